@@ -1,0 +1,1 @@
+"""Shared model used by every engine and adapter: findings, errors, settings, i18n."""

@@ -1,0 +1,85 @@
+"""Settings read once from ``MEDBRAIN_*`` environment variables by the adapters.
+
+Engines never read the environment: adapters build a :class:`Settings` and pass what an
+engine needs as arguments. Every field here is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medbrain.core.errors import InputError
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError("environment", name, f"must be an integer, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise InputError("environment", name, f"must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path
+    database_url: str
+    max_upload_bytes: int = 50 * 1024 * 1024
+    review_threshold: float = 0.7
+    default_lang: str = "zh"
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    audit_checkpoint_every: int = 100
+    cookie_secure: bool = False
+    llm_url: str | None = None
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("MEDBRAIN_HOME", "instance")).resolve()
+        database_url = (
+            os.environ.get("MEDBRAIN_DATABASE_URL") or f"sqlite:///{home / 'medbrain.db'}"
+        )
+        lang = os.environ.get("MEDBRAIN_LANG", "zh")
+        if lang not in ("zh", "en"):
+            raise InputError("environment", "MEDBRAIN_LANG", f"must be zh or en, got {lang!r}")
+        threshold = _env_float("MEDBRAIN_REVIEW_THRESHOLD", 0.7)
+        if not 0.0 <= threshold <= 1.0:
+            raise InputError("environment", "MEDBRAIN_REVIEW_THRESHOLD", "must lie in [0, 1]")
+        return cls(
+            home=home,
+            database_url=database_url,
+            max_upload_bytes=_env_int("MEDBRAIN_MAX_UPLOAD_MB", 50) * 1024 * 1024,
+            review_threshold=threshold,
+            default_lang=lang,
+            session_hours=_env_int("MEDBRAIN_SESSION_HOURS", 12),
+            login_max_failures=_env_int("MEDBRAIN_LOGIN_MAX_FAILURES", 5),
+            login_window_seconds=_env_int("MEDBRAIN_LOGIN_WINDOW_SECONDS", 900),
+            audit_checkpoint_every=_env_int("MEDBRAIN_AUDIT_CHECKPOINT_EVERY", 100),
+            cookie_secure=os.environ.get("MEDBRAIN_COOKIE_SECURE", "0") in ("1", "true", "yes"),
+            llm_url=os.environ.get("MEDBRAIN_LLM_URL") or None,
+            log_level=os.environ.get("MEDBRAIN_LOG_LEVEL", "INFO").upper(),
+        )
