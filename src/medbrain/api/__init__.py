@@ -1,0 +1,1 @@
+"""HTTP adapters: REST /api/v1, FHIR facade /fhir, CDS Hooks, and the web UI."""
