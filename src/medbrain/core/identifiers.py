@@ -17,6 +17,7 @@ _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARS = "10X98765432"
 _ID_PATTERN = re.compile(r"^\d{17}[\dX]$")
 _MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
+_LANDLINE_PATTERN = re.compile(r"^0\d{2,3}\d{7,8}$")
 
 
 def resident_id_check_char(first17: str) -> str:
@@ -55,10 +56,20 @@ def parse_resident_id(raw: str) -> ResidentId:
 
 
 def validate_mobile(raw: str) -> str:
-    """Mainland China mobile numbers: 11 digits starting with 13–19."""
+    """Mainland China mobile numbers: 11 digits starting with 13–19 (optional +86)."""
     digits = re.sub(r"[\s-]", "", raw)
     if digits.startswith("+86"):
         digits = digits[3:]
     if not _MOBILE_PATTERN.match(digits):
         raise ValueError(f"手机号码无效 / invalid mobile number: {raw!r}")
     return digits
+
+
+def validate_phone(raw: str) -> str:
+    """A mobile number, or a landline with its area code (010-12345678); returns digits only."""
+    digits = re.sub(r"[\s()-]", "", raw)
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    if _MOBILE_PATTERN.match(digits) or _LANDLINE_PATTERN.match(digits):
+        return digits
+    raise ValueError(f"电话号码无效 / invalid phone number: {raw!r}")
