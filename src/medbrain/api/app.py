@@ -12,7 +12,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medbrain import __version__
 from medbrain.api import problems
-from medbrain.api.routers import auth, health
+from medbrain.api.routers import (
+    alerts,
+    auth,
+    docs,
+    fhir,
+    findings,
+    health,
+    patients,
+    qc,
+    rx,
+    triage,
+    ui,
+)
 from medbrain.core.config import Settings
 from medbrain.core.i18n import t
 from medbrain.store import migrate
@@ -126,6 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="MedBrain",
         version=__version__,
         description="Hospital AI brain: REST /api/v1, FHIR R4 facade /fhir, web UI /.",
+        # Served by routers/docs.py behind the login, with Swagger UI vendored (no CDN).
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -153,6 +169,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for router in (health.router, auth.router):
+    for router in (
+        health.router,
+        auth.router,
+        alerts.router,
+        rx.router,
+        fhir.router,
+        triage.router,
+        qc.router,
+        patients.router,
+        findings.router,
+        docs.router,
+        ui.router,
+    ):
         app.include_router(router)
+    ui.install(app)
     return app

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi import Path as PathParam
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.api.security import csrf_matches, resolve_token
@@ -22,6 +24,7 @@ from medbrain.core.errors import PermissionDenied
 from medbrain.core.i18n import Lang, normalize_lang, t
 
 SESSION_COOKIE = "medbrain_session"
+ROW_ID_MAX = 2**31 - 1  # INTEGER primary keys; a larger id would be a driver error, not a 404
 LANG_COOKIE = "medbrain_lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -40,6 +43,10 @@ def get_db(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+RowId = Annotated[int, PathParam(ge=1, le=ROW_ID_MAX, description="Database id")]
+"""A path id checked against the column's range before it reaches the database."""
 
 
 def get_lang(request: Request) -> Lang:
@@ -65,7 +72,21 @@ class Principal:
     via: str  # "cookie" | "api"
 
 
-async def get_principal(request: Request, session: SessionDep, lang: LangDep) -> Principal:
+# Declared only so that /docs shows both ways to authenticate; get_principal reads the
+# header and the cookie itself because it needs to know which one was used (CSRF).
+_bearer_scheme = HTTPBearer(auto_error=False, description="Token from POST /api/v1/auth/token")
+_cookie_scheme = APIKeyCookie(
+    name=SESSION_COOKIE, auto_error=False, description="Web UI session (POST /login)"
+)
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    lang: LangDep,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
+    _cookie: Annotated[str | None, Depends(_cookie_scheme)] = None,
+) -> Principal:
     now = datetime.now(UTC)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -101,6 +122,25 @@ async def get_principal(request: Request, session: SessionDep, lang: LangDep) ->
 
 
 CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+def require_json(request: Request, lang: LangDep) -> None:
+    """415 for a request body that is not JSON, instead of a confusing validation error.
+
+    Declare it after the user dependency, so an anonymous caller still gets 401 first.
+    """
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return
+    raise HTTPException(
+        415,
+        t("error.content_type", lang, content_type=media or "-", expected="application/json"),
+    )
+
+
+JsonContent = Annotated[None, Depends(require_json)]
 
 
 def require_role(*roles: str) -> Callable[..., Principal]:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from medbrain.core.errors import InputError, NotFoundError, PermissionDenied
+from medbrain.core.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from medbrain.core.i18n import normalize_lang, t
 
 PROBLEM_JSON = "application/problem+json"
+
+HtmlErrorPage = Callable[[Request, int, str, str], Response]
+"""Renders an error as a web page: ``(request, status, title, detail) -> Response``."""
+
+HTML_ERRORS_STATE = "html_errors"
+"""``request.state`` flag set by the web UI's routes: their errors are pages, not JSON."""
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -30,38 +38,88 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _request_lang(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    default = normalize_lang(getattr(settings, "default_lang", "zh"))
+    return normalize_lang(
+        request.query_params.get("lang") or request.cookies.get("medbrain_lang"), default
+    )
+
+
+def _respond(
+    request: Request,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """problem+json, or the web UI's error page when a UI route failed."""
+    page: HtmlErrorPage | None = getattr(request.app.state, "html_error_page", None)
+    response: Response
+    if page is not None and getattr(request.state, HTML_ERRORS_STATE, False):
+        response = page(request, status, title, detail)
+    else:
+        response = problem(status, title, detail, **extra)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _validation_detail(error: Any, lang: str) -> str:
+    """One sentence for the first error; malformed JSON says where the parser stopped."""
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+        loc = error.get("loc") or ()
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        problem_text = reason if position is None else f"{reason} (position {position})"
+        return t("error.invalid_json", lang, problem=problem_text)
+    return f"{_loc(error['loc'])}: {error['msg']}"
+
+
 def install(app: FastAPI) -> None:
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
+        return _respond(request, 409, "Conflict", str(exc), field=exc.field, source=exc.source)
+
     @app.exception_handler(InputError)
-    async def _input(_request: Request, exc: InputError) -> JSONResponse:
-        return problem(422, "Invalid input", str(exc), field=exc.field, source=exc.source)
+    async def _input(request: Request, exc: InputError) -> Response:
+        return _respond(request, 422, "Invalid input", str(exc), field=exc.field, source=exc.source)
 
     @app.exception_handler(NotFoundError)
-    async def _not_found(_request: Request, exc: NotFoundError) -> JSONResponse:
-        return problem(404, "Not found", str(exc))
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return _respond(
+            request,
+            404,
+            "Not found",
+            t("error.not_found", _request_lang(request), resource=exc.resource),
+        )
 
     @app.exception_handler(PermissionDenied)
-    async def _forbidden(_request: Request, exc: PermissionDenied) -> JSONResponse:
-        return problem(403, "Forbidden", str(exc))
+    async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
+        return _respond(request, 403, "Forbidden", str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        detail = f"{_loc(first['loc'])}: {first['msg']}"
-        return problem(
+        return _respond(
+            request,
             422,
             "Invalid input",
-            detail,
+            _validation_detail(first, _request_lang(request)),
             errors=[{"field": _loc(e["loc"]), "problem": e["msg"]} for e in errors],
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        headers = getattr(exc, "headers", None)
-        response = problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail))
-        if headers:
-            response.headers.update(headers)
-        return response
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _respond(
+            request,
+            exc.status_code,
+            _TITLES.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+        )
 
 
 _TITLES = {

@@ -46,7 +46,15 @@ class Settings:
     audit_checkpoint_every: int = 100
     cookie_secure: bool = False
     llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_seconds: float = 60.0
+    llm_max_concurrency: int = 4
+    llm_max_retries: int = 2
+    llm_structured_output: str = "json_schema"
+    llm_deid: str = "auto"
     log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -81,5 +89,13 @@ class Settings:
             audit_checkpoint_every=_env_int("MEDBRAIN_AUDIT_CHECKPOINT_EVERY", 100),
             cookie_secure=os.environ.get("MEDBRAIN_COOKIE_SECURE", "0") in ("1", "true", "yes"),
             llm_url=os.environ.get("MEDBRAIN_LLM_URL") or None,
+            llm_model=os.environ.get("MEDBRAIN_LLM_MODEL") or None,
+            llm_api_key=os.environ.get("MEDBRAIN_LLM_API_KEY") or None,
+            llm_timeout_seconds=_env_float("MEDBRAIN_LLM_TIMEOUT_SECONDS", 60.0),
+            llm_max_concurrency=_env_int("MEDBRAIN_LLM_MAX_CONCURRENCY", 4),
+            llm_max_retries=_env_int("MEDBRAIN_LLM_MAX_RETRIES", 2),
+            llm_structured_output=os.environ.get("MEDBRAIN_LLM_STRUCTURED_OUTPUT", "json_schema"),
+            llm_deid=os.environ.get("MEDBRAIN_LLM_DEID", "auto"),
             log_level=os.environ.get("MEDBRAIN_LOG_LEVEL", "INFO").upper(),
+            timezone=os.environ.get("MEDBRAIN_TIMEZONE") or "Asia/Shanghai",
         )

@@ -29,6 +29,13 @@ class InputError(MedBrainError):
         return f"{where}: {self.problem}"
 
 
+class ConflictError(InputError):
+    """The request is well formed but conflicts with the current state (a finding decided twice).
+
+    A subclass of :class:`InputError`, so existing handlers still catch it; the API answers 409.
+    """
+
+
 class KnowledgeError(MedBrainError):
     """A knowledge file (rules, thresholds, messages) is missing or malformed."""
 

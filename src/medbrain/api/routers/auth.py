@@ -20,7 +20,8 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
 class TokenRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    # No control characters: PostgreSQL refuses NUL in text, and no username holds one.
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: str = Field(min_length=1, max_length=256)
 
 

@@ -1,0 +1,104 @@
+"""``POST /api/v1/qc/check``: real-time or final QC of one inpatient record.
+
+Body: ``{"documents": {"admission": "...", "course": "..."}, "meta": {...}, "stage": "realtime"}``
+(or a FHIR R4 Bundle of Composition/DocumentReference under ``"bundle"``). Roles: doctor,
+qc_officer, admin. The router holds no clinical logic: it reads the record with the QC
+parser, calls the pure engine and audits the call with the score.
+
+References
+----------
+DESIGN.md §3 (``medbrain qc check`` output shape, reused here), STYLE.md §5 (one router per
+resource; errors translated once: InputError → 422 naming the field).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from medbrain.api.deps import AuditDep, LangDep, Principal, SettingsDep, require_role
+from medbrain.core.errors import InputError
+from medbrain.qc import QCKnowledge, check_record, load_qc_knowledge
+from medbrain.qc.parse import parse_stamp, record_from_json
+
+router = APIRouter(prefix="/api/v1/qc", tags=["qc"])
+
+QCUser = Annotated[Principal, Depends(require_role("doctor", "qc_officer", "admin"))]
+
+
+class QCCheckRequest(BaseModel):
+    """One record to check: document texts by type (admission, course, …) plus meta."""
+
+    documents: dict[str, str] | None = Field(
+        default=None, description="Document texts keyed by type: admission, course, surgery, …"
+    )
+    meta: dict[str, Any] | None = Field(
+        default=None, description="Optional admit_time, discharge_time, sex, age_years"
+    )
+    bundle: dict[str, Any] | None = Field(
+        default=None, description="Alternatively a FHIR R4 Bundle (Composition/DocumentReference)"
+    )
+    stage: Literal["realtime", "final"] = "realtime"
+    now: str | None = Field(
+        default=None, description="Time of a real-time check; default the latest time written"
+    )
+
+
+@lru_cache(maxsize=1)
+def _default_knowledge() -> QCKnowledge:
+    return load_qc_knowledge(None)
+
+
+def knowledge_for(request: Request) -> QCKnowledge:
+    """The app's QC knowledge (``app.state.qc_knowledge`` if set, else the shipped one)."""
+    configured = getattr(request.app.state, "qc_knowledge", None)
+    return configured if isinstance(configured, QCKnowledge) else _default_knowledge()
+
+
+@router.post(
+    "/check",
+    responses={422: {"description": "Invalid record; `field` names the offending element"}},
+)
+def check(
+    request: Request,
+    body: QCCheckRequest,
+    _user: QCUser,
+    auditor: AuditDep,
+    lang: LangDep,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    """Score the record and list its defects (DESIGN.md §3 shape) with the review queue."""
+    knowledge = knowledge_for(request)
+    payload: Any = (
+        body.bundle if body.bundle is not None else {"documents": body.documents, "meta": body.meta}
+    )
+    record = record_from_json(payload, "body", knowledge.vocabulary)
+    when = None
+    if body.now is not None:
+        stamp = parse_stamp(body.now)
+        if stamp is None:
+            raise InputError("body", "now", f"not a date/time: {body.now!r}")
+        when = stamp[0]
+    report = check_record(
+        record,
+        knowledge,
+        stage=body.stage,
+        lang=lang,
+        review_threshold=settings.review_threshold,
+        now=when,
+    )
+    out = report.to_dict()
+    auditor.record(
+        "qc.check",
+        "Record/adhoc",
+        {
+            "score": out["score"],
+            "grade": out["grade"],
+            "stage": body.stage,
+            "defects": len(out["defects"]),
+        },
+    )
+    return out

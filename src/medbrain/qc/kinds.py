@@ -1,0 +1,1332 @@
+"""The generic QC rule kinds: one small class per kind, parameterised by a rule row.
+
+Each kind has ``kind``, reads the row's ``params`` and implements
+``check(record, ctx) -> list[Finding]``. Rows in ``knowledge/qc/rules.yaml`` choose the kind,
+category, stage, messages, deduction and parameters; no rule lives in an ``if`` chain here.
+
+Kinds: ``required_document``, ``required_section``, ``deadline``, ``note_frequency``,
+``chief_complaint``, ``consistency``, ``copy_paste``, ``signature``, ``consent``,
+``lab_followup``, ``medication``.
+
+References
+----------
+国家卫生部《病历书写基本规范》(卫医政发〔2010〕11号) 第八、十、十八、十九、二十二至二十六条;
+《病案管理质量控制指标(2021年版)》(国卫办医函〔2021〕28号); STYLE.md §4 (presidio-style
+recognizers) and §6 (DataQualityDashboard: one parameterised template per check kind).
+Broder, A. Z. "On the resemblance and containment of documents", SEQUENCES 1997 (shingling,
+Jaccard resemblance) for ``copy_paste``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from typing import Any, ClassVar
+
+from medbrain.core.errors import KnowledgeError
+from medbrain.core.findings import Evidence, Finding
+from medbrain.qc.model import Document, Note, Record, Section, Stamp
+from medbrain.qc.parse import find_stamps, labelled_stamp
+from medbrain.qc.registry import QCKnowledge, RuleRow
+
+# ---------------------------------------------------------------------------------------------
+# Context: events read once per record
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Key moments of the stay, each with the text it was read from."""
+
+    admit: Stamp | None
+    discharge: Stamp | None
+    death: Stamp | None
+    surgery_start: Stamp | None
+    surgery_end: Stamp | None
+    latest: datetime | None
+    raw_discharge: Stamp | None  # as written, even when it is before admission
+
+    def get(self, name: str) -> Stamp | None:
+        value = getattr(self, name, None)
+        return value if isinstance(value, Stamp) else None
+
+
+def _meta_stamp(key: str, when: datetime | None, raw: Mapping[str, object]) -> Stamp | None:
+    if when is None:
+        return None
+    quote = str(raw.get(key, when.isoformat(sep=" ", timespec="minutes")))
+    return Stamp(when, "meta", 0, 0, quote, False)
+
+
+def _first_labelled(
+    record: Record, kb: QCKnowledge, label: str, doc_types: Iterable[str]
+) -> Stamp | None:
+    labels = kb.vocabulary.time_labels.get(label, ())
+    for doc_type in doc_types:
+        doc = record.documents.get(doc_type)
+        if doc is None:
+            continue
+        stamp = labelled_stamp(doc, labels, 0, len(doc.norm))
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def read_events(record: Record, kb: QCKnowledge, now: datetime | None) -> Events:
+    """Admission, discharge, death and surgery times: meta.json first, then the documents."""
+    meta = record.meta
+    admit = _meta_stamp("admit_time", meta.admit_time, meta.raw) or _first_labelled(
+        record, kb, "admit", ("admission", "discharge", "death")
+    )
+    raw_discharge = _meta_stamp("discharge_time", meta.discharge_time, meta.raw) or _first_labelled(
+        record, kb, "discharge", ("discharge",)
+    )
+    discharge = raw_discharge
+    if discharge is not None and admit is not None and discharge.when < admit.when:
+        discharge = None  # impossible; reported by qc.consistency.time-order
+    death = _first_labelled(record, kb, "death", ("death",))
+    if death is not None and admit is not None and death.when < admit.when:
+        death = None
+    surgery_start = _first_labelled(record, kb, "surgery_start", ("surgery",))
+    surgery_end = _first_labelled(record, kb, "surgery_end", ("surgery",))
+    latest = now
+    if latest is None:
+        stamps: list[datetime] = [
+            n.time.when for doc in record.documents.values() for n in doc.notes if n.time
+        ]
+        stamps += [o.time.when for o in record.orders if o.time]
+        stamps += [lab.time.when for lab in record.labs if lab.time]
+        stamps += [s.when for s in (admit, discharge, death, surgery_end) if s]
+        latest = max(stamps) if stamps else None
+    return Events(admit, discharge, death, surgery_start, surgery_end, latest, raw_discharge)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What every rule sees besides the record: stage, language, knowledge, events."""
+
+    knowledge: QCKnowledge
+    stage: str
+    lang: str
+    events: Events
+
+    def name(self, key: str) -> str:
+        return self.knowledge.name(key, self.lang)
+
+
+class _Fmt(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _hours(delta: timedelta) -> str:
+    value = delta.total_seconds() / 3600
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def _fmt_time(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+# ---------------------------------------------------------------------------------------------
+# Base class
+
+
+class RuleKind:
+    """A rule kind bound to one row; subclasses implement :meth:`check`."""
+
+    kind: ClassVar[str] = ""
+    required_params: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, row: RuleRow) -> None:
+        self.row = row
+        self.params: Mapping[str, Any] = row.params
+
+    @classmethod
+    def validate(cls, row: RuleRow) -> None:
+        missing = [p for p in cls.required_params if p not in row.params]
+        if missing:
+            raise KnowledgeError(f"qc/rules.yaml {row.rule_id}: params need {', '.join(missing)}")
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        raise NotImplementedError
+
+    def hit(
+        self,
+        ctx: CheckContext,
+        *,
+        doc_type: str,
+        section: str = "",
+        quote: str | None = None,
+        span: tuple[int, int] | None = None,
+        missing: str | None = None,
+        confidence: float | None = None,
+        **fmt: object,
+    ) -> Finding:
+        """Build a finding: message and suggestion from the row's templates, exact quote."""
+        return self._build(ctx, doc_type, section, quote, span, missing, confidence, fmt)
+
+    def stamp_hit(
+        self,
+        ctx: CheckContext,
+        stamp: Stamp,
+        section: str = "",
+        doc_type: str | None = None,
+        **fmt: object,
+    ) -> Finding:
+        """A finding about a written time: quotes the time (``meta`` when from meta.json)."""
+        meta = stamp.document == "meta"
+        doc = "meta" if meta else (doc_type or stamp.document)
+        span = None if meta else (stamp.start, stamp.end)
+        return self._build(ctx, doc, section, stamp.quote, span, None, None, fmt)
+
+    def _build(
+        self,
+        ctx: CheckContext,
+        doc_type: str,
+        section: str,
+        quote: str | None,
+        span: tuple[int, int] | None,
+        missing: str | None,
+        confidence: float | None,
+        fmt: Mapping[str, object],
+    ) -> Finding:
+        lang = "en" if ctx.lang == "en" else "zh"
+        values = _Fmt(fmt)
+        if quote is not None:
+            values.setdefault("quote", quote)
+        if missing is not None:
+            values.setdefault("missing", missing)
+        evidence = [Evidence(source=self.row.source)]
+        if quote:
+            evidence.append(Evidence(document=doc_type, quote=quote))
+        extra: dict[str, Any] = {
+            "document": doc_type,
+            "section": section,
+            "deduction": self.row.deduction,
+            "veto": self.row.veto,
+        }
+        if span is not None:
+            extra["span"] = [span[0], span[1]]
+        if missing is not None:
+            extra["missing"] = missing
+        return Finding(
+            rule_id=self.row.rule_id,
+            category=self.row.category,
+            severity=self.row.severity,
+            message=self.row.message[lang].format_map(values),
+            suggestion=self.row.suggestion[lang].format_map(values),
+            evidence=tuple(evidence),
+            confidence=self.row.confidence if confidence is None else confidence,
+            extra=extra,
+        )
+
+
+def _note_quote(record: Record, note: Note) -> tuple[str, tuple[int, int]]:
+    """A short exact quote that identifies a note: its time, else its first line."""
+    if note.time is not None and note.time.document != "meta":
+        return note.time.quote, (note.time.start, note.time.end)
+    doc = record.documents[note.document]
+    start = note.start
+    while start < note.end and doc.text[start] in " \t\n":
+        start += 1
+    end = doc.text.find("\n", start, note.end)
+    end = note.end if end < 0 else end
+    end = min(end, start + 40)
+    return doc.text[start:end], (start, end)
+
+
+def _kinds(params: Mapping[str, Any], key: str = "note_kinds") -> tuple[str, ...]:
+    value = params.get(key) or ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Completeness
+
+
+class RequiredDocument(RuleKind):
+    """A note kind that must exist (optionally only when another is present or ordered).
+
+    In the real-time stage the note is required only once its own deadline has passed
+    (``realtime_after: {event, hours}``), so a doctor is not told off before time is up.
+    """
+
+    kind = "required_document"
+    required_params = ("note_kind",)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        p = self.params
+        note_kind = str(p["note_kind"])
+        if record.notes(note_kind):
+            return []
+        if any(record.notes(k) for k in p.get("unless_present", ())):
+            return []
+        when_present = tuple(p.get("when_present", ()))
+        when_orders = tuple(p.get("when_orders_contain", ()))
+        if when_present or when_orders:
+            triggered = any(record.notes(k) for k in when_present) or any(
+                w in o.text for o in record.orders for w in when_orders
+            )
+            if not triggered:
+                return []
+        admit, end = ctx.events.admit, ctx.events.discharge or ctx.events.death
+        min_stay = p.get("min_stay_hours")
+        if min_stay is not None and admit is not None:
+            stop = end.when if end else ctx.events.latest
+            if stop is not None and stop - admit.when < timedelta(hours=float(min_stay)):
+                return []
+        if ctx.stage == "realtime":
+            after = p.get("realtime_after")
+            if after is not None:
+                event = ctx.events.get(str(after.get("event")))
+                if event is None or ctx.events.latest is None:
+                    return []
+                if ctx.events.latest - event.when <= timedelta(hours=float(after["hours"])):
+                    return []
+        return [self.hit(ctx, doc_type=_home_document(note_kind), missing=ctx.name(note_kind))]
+
+
+def _home_document(note_kind: str) -> str:
+    if note_kind in (
+        "first_course",
+        "daily",
+        "senior_round",
+        "post_op",
+        "rescue",
+        "death_discussion",
+    ):
+        return "course"
+    return note_kind
+
+
+def _section_body(record: Record, note: Note, section: Section) -> str:
+    """The text under a heading without the signature lines that follow it."""
+    doc = record.documents[note.document]
+    text = doc.norm[section.body_start : section.end]
+    for sig in sorted(note.signatures, key=lambda g: -g.start):
+        if section.body_start <= sig.start < section.end:
+            s, e = sig.start - section.body_start, sig.end - section.body_start
+            text = text[:s] + text[e:]
+    return text
+
+
+class RequiredSection(RuleKind):
+    """A section that a note kind must have, non-empty (e.g. 入院记录 → 既往史).
+
+    ``section`` is a title or a list of alternatives; ``only_sex``/``min_age_years`` limit
+    the rule to some patients (月经史 for women).
+    """
+
+    kind = "required_section"
+    required_params = ("note_kind", "section")
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        p = self.params
+        only_sex = p.get("only_sex")
+        if only_sex is not None and patient_sex(record, ctx.knowledge) != only_sex:
+            return []
+        min_age = p.get("min_age_years")
+        if min_age is not None:
+            age = patient_age(record)
+            if age is not None and age < int(min_age):
+                return []
+        titles = _kinds(p, "section")
+        out: list[Finding] = []
+        for note in record.notes(str(p["note_kind"])):
+            section = note.section(*titles)
+            label = "/".join(titles)
+            if section is None:
+                out.append(self._missing(ctx, note, label))
+            elif not _section_body(record, note, section).strip(" \t\n:;,.。，；、-—/无"):
+                doc = record.documents[note.document]
+                quote = doc.text[section.start : section.body_start].strip()
+                span = (section.start, section.start + len(quote))
+                values = {
+                    "document": ctx.name(note.kind),
+                    "section": ctx.name(f"section.{section.title}"),
+                }
+                out.append(
+                    self._build(ctx, note.document, section.title, quote, span, None, None, values)
+                )
+        return out
+
+    def _missing(self, ctx: CheckContext, note: Note, label: str) -> Finding:
+        values = {"document": ctx.name(note.kind), "section": ctx.name(f"section.{label}")}
+        return self._build(ctx, note.document, label, None, None, label, None, values)
+
+
+# ---------------------------------------------------------------------------------------------
+# Timeliness
+
+
+def _start_time(
+    record: Record, ctx: CheckContext, spec: Mapping[str, Any], note: Note
+) -> tuple[Stamp | None, str]:
+    if "event" in spec:
+        event = str(spec["event"])
+        name = {"discharge": "discharge_event", "death": "death_event"}.get(event, event)
+        return ctx.events.get(event), ctx.name(name)
+    field = str(spec["field"])
+    labels = ctx.knowledge.vocabulary.time_labels.get(field, ())
+    doc = record.documents[note.document]
+    return labelled_stamp(doc, labels, note.start, note.end), ctx.name(field)
+
+
+def _lenient_delta(start: Stamp, end: Stamp) -> timedelta:
+    """Elapsed time, reading a date-only start as late as possible and a date-only end as
+    early as possible, so imprecise dates never produce a false 'late'."""
+    s = start.when + timedelta(hours=23, minutes=59) if start.date_only else start.when
+    return end.when - s
+
+
+class Deadline(RuleKind):
+    """A note must be written within N hours (or minutes) of an event.
+
+    ``start``: ``{event: admit|discharge|death|surgery_end|surgery_start}`` or
+    ``{field: <time label key>}`` read inside the target note; ``target``: note kind;
+    ``target_time``: the note's recorded time (default) or ``{field: ...}``;
+    ``first_only``; ``when_contains`` / ``unless_contains`` select target notes by text.
+    A missing target is left to ``required_document``.
+    """
+
+    kind = "deadline"
+    required_params = ("start", "target")
+
+    @classmethod
+    def validate(cls, row: RuleRow) -> None:
+        super().validate(row)
+        if "hours" not in row.params and "minutes" not in row.params:
+            raise KnowledgeError(f"qc/rules.yaml {row.rule_id}: deadline needs hours or minutes")
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        p = self.params
+        limit = (
+            timedelta(hours=float(p["hours"]))
+            if "hours" in p
+            else timedelta(minutes=float(p["minutes"]))
+        )
+        notes = sorted(
+            record.notes(str(p["target"])),
+            key=lambda n: n.time.when if n.time else datetime.max,
+        )
+        when_contains = tuple(p.get("when_contains", ()))
+        unless_contains = tuple(p.get("unless_contains", ()))
+        out: list[Finding] = []
+        for note in notes:
+            text = record.norm_of(note)
+            if when_contains and not any(w in text for w in when_contains):
+                continue
+            if any(w in text for w in unless_contains):
+                continue
+            start, start_name = _start_time(record, ctx, p["start"], note)
+            if "target_time" in p:
+                end, _ = _start_time(record, ctx, p["target_time"], note)
+            else:
+                end = note.time
+            if start is not None and end is not None:
+                delta = _lenient_delta(start, end)
+                if delta > limit:
+                    out.append(
+                        self.stamp_hit(
+                            ctx,
+                            end,
+                            doc_type=note.document,
+                            target=ctx.name(note.kind),
+                            start=start_name,
+                            hours=p.get("hours", ""),
+                            minutes=p.get("minutes", ""),
+                            actual_hours=_hours(delta),
+                            actual_minutes=int(delta.total_seconds() // 60),
+                        )
+                    )
+            if p.get("first_only"):
+                break
+        return out
+
+
+class NoteFrequency(RuleKind):
+    """Progress notes at least every N days, N set by the patient's status (病危/病重/稳定).
+
+    The status comes from the orders (``病危``/``病重``, until ``停病危``…). Gaps are counted
+    in calendar days between the dates of consecutive notes (``count_by: calendar_day``, as
+    the standard's "每天/至少2天/至少3天" is applied in practice) or in hours
+    (``count_by: hours``), from the first progress note to discharge/death (final) or the
+    latest time seen (real time).
+    """
+
+    kind = "note_frequency"
+    required_params = ("note_kinds", "interval_days")
+
+    def _status_at(self, record: Record, when: datetime) -> str:
+        markers: Mapping[str, list[str]] = self.params.get("status_markers") or {}
+        stops = tuple(self.params.get("stop_markers", ()))
+        status = "stable"
+        for order in sorted(record.orders, key=lambda o: o.time.when if o.time else datetime.min):
+            if order.time is not None and order.time.when > when:
+                break
+            if any(s in order.text for s in stops):
+                status = "stable"
+                continue
+            for level in ("critical", "serious"):
+                if any(m in order.text for m in markers.get(level, ())):
+                    status = level
+                    break
+        return status
+
+    def _too_far(self, t0: datetime, t1: datetime, days: float) -> bool:
+        if self.params.get("count_by", "calendar_day") == "hours":
+            return t1 - t0 > timedelta(days=days)
+        return (t1.date() - t0.date()).days > days
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        intervals: Mapping[str, float] = self.params["interval_days"]
+        notes = sorted(
+            (n for n in record.notes(*_kinds(self.params)) if n.time is not None),
+            key=lambda n: n.time.when if n.time else datetime.min,
+        )
+        if not notes:
+            return []
+        end_stamp = ctx.events.discharge or ctx.events.death
+        end = (
+            end_stamp.when
+            if end_stamp
+            else (ctx.events.latest if ctx.stage == "realtime" else None)
+        )
+        points: list[tuple[Note | None, datetime]] = [(n, n.time.when) for n in notes if n.time]
+        if end is not None and end > points[-1][1]:
+            points.append((None, end))
+        out: list[Finding] = []
+        for (prev, t0), (_, t1) in pairwise(points):
+            # the status that governs the day after the note (orders may change it that day)
+            next_day = datetime.combine(t0.date() + timedelta(days=1), datetime.min.time())
+            status = self._status_at(record, min(next_day, t1))
+            days = float(intervals.get(status, intervals.get("stable", 3)))
+            if self._too_far(t0, t1, days) and prev is not None and prev.time is not None:
+                out.append(
+                    self.stamp_hit(
+                        ctx,
+                        prev.time,
+                        doc_type=prev.document,
+                        status=ctx.name(status),
+                        gap_days=(t1.date() - t0.date()).days,
+                        gap_hours=_hours(t1 - t0),
+                        days=f"{days:g}",
+                        from_time=_fmt_time(t0),
+                        to_time=_fmt_time(t1),
+                    )
+                )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Content
+
+
+_DURATION_RE = re.compile(
+    r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百半数几]+)[ \t]*(?:余|多)?[ \t]*(?:个)?[ \t]*"
+    r"(?:分钟|min|小时|h|天|日|周|星期|月|年|d)"
+    r"|(?:半|1)?(?:年|月|天)余|今[晨日早]|昨[日天晚夜]|[上前]午|入院前|术后"
+)
+_TRAIL = " \t\n。.;;,，、"
+_SYMPTOM_PREFIX_RE = re.compile(r"^(?:反复|间断|阵发性|持续性|突发|突然|进行性|发现|体检发现|再发)")
+
+
+def _symptom(complaint: str) -> str:
+    """The presenting symptom: the first clause of the complaint without its duration."""
+    first = re.split(r"[,，、;；。伴及]", complaint, maxsplit=1)[0]
+    match = _DURATION_RE.search(first)
+    symptom = first[: match.start()] if match and match.start() > 0 else first
+    if match and match.start() == 0:
+        symptom = first[match.end() :]
+    symptom = _SYMPTOM_PREFIX_RE.sub("", symptom.strip(_TRAIL))
+    return symptom.strip(_TRAIL)
+
+
+class ChiefComplaint(RuleKind):
+    """主诉: at most ``max_chars`` characters (``check: length``), states a duration
+    (``check: duration``), and its symptom appears in 现病史 (``check: hpi``)."""
+
+    kind = "chief_complaint"
+    required_params = ("check",)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        out: list[Finding] = []
+        for note in record.notes("admission"):
+            sec = note.section("主诉")
+            if sec is None:
+                continue
+            doc = record.documents[note.document]
+            raw = doc.text[sec.body_start : sec.end]
+            lead = len(raw) - len(raw.lstrip(" \t\n"))
+            first_line = raw[lead:].split("\n", 1)[0].rstrip(_TRAIL)
+            if not first_line.strip():
+                continue
+            span = (sec.body_start + lead, sec.body_start + lead + len(first_line))
+            quote = doc.text[span[0] : span[1]]
+            norm = doc.norm[span[0] : span[1]]
+            check = self.params["check"]
+            if check == "length":
+                chars = len(re.sub(r"[\s,，、;；:：.。()()]", "", quote))
+                if chars > int(self.params.get("max_chars", 20)):
+                    out.append(
+                        self.hit(
+                            ctx,
+                            doc_type=note.document,
+                            section=sec.title,
+                            quote=quote,
+                            span=span,
+                            chars=chars,
+                            max_chars=self.params.get("max_chars", 20),
+                        )
+                    )
+            elif check == "duration":
+                if _DURATION_RE.search(norm) is None:
+                    out.append(
+                        self.hit(
+                            ctx, doc_type=note.document, section=sec.title, quote=quote, span=span
+                        )
+                    )
+            elif check == "hpi":
+                hpi = note.section("现病史")
+                symptom = _symptom(norm)
+                if hpi is None or len(symptom) < 2:
+                    continue
+                hpi_text = doc.norm[hpi.body_start : hpi.end]
+                gap = int(self.params.get("max_gap_chars", 2))
+                loose = re.compile(f"{re.escape(symptom[0])}.{{0,{gap}}}{re.escape(symptom[1])}")
+                if symptom not in hpi_text and loose.search(hpi_text) is None:
+                    out.append(
+                        self.hit(
+                            ctx,
+                            doc_type=note.document,
+                            section="现病史",
+                            quote=quote,
+                            span=span,
+                            symptom=symptom,
+                        )
+                    )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Consistency across documents
+
+
+_SEX_RE = re.compile(r"性[ \t]*别[ \t]*:?[ \t]*(?P<v>男|女)")
+_AGE_RE = re.compile(r"年[ \t]*龄[ \t]*:?[ \t]*(?P<v>\d{1,3})[ \t]*岁")
+_SEX_CODE = {"男": "male", "女": "female"}
+
+
+def patient_sex(record: Record, kb: QCKnowledge | None = None) -> str | None:
+    """Sex from meta.json, else the admission note (``性别:女``), else any document."""
+    if record.meta.sex:
+        return record.meta.sex
+    for doc_type in ("admission", "discharge", "course", "death", "surgery"):
+        doc = record.documents.get(doc_type)
+        if doc is not None:
+            match = _SEX_RE.search(doc.norm)
+            if match:
+                return _SEX_CODE[match.group("v")]
+    return None
+
+
+def patient_age(record: Record) -> int | None:
+    if record.meta.age_years is not None:
+        return record.meta.age_years
+    doc = record.documents.get("admission")
+    if doc is not None:
+        match = _AGE_RE.search(doc.norm)
+        if match:
+            return int(match.group("v"))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Value:
+    value: str
+    document: str
+    quote: str
+    span: tuple[int, int] | None
+
+
+_NEG_RE = re.compile(r"否认|无|未发现|未诉|不详|未见|阴性")
+_ALLERGEN_RE = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)(?:类)?(?:药物|药)?过敏")
+
+
+_CLAUSE_STOPS = ",，。;；\n"
+
+
+def _allergy_values(record: Record) -> list[_Value]:
+    """Allergy statements: each clause around a ``过敏`` that is not ``过敏性…``, read as
+    a denial (否认/无 …) or a named allergen."""
+    out: list[_Value] = []
+    for doc_type, doc in record.documents.items():
+        if doc_type in ("orders", "labs", "nursing"):
+            continue
+        norm = doc.norm
+        pos = norm.find("过敏")
+        last_clause = -1
+        while pos >= 0:
+            s = pos
+            while s > 0 and norm[s - 1] not in _CLAUSE_STOPS:
+                s -= 1
+            e = pos
+            while e < len(norm) and norm[e] not in _CLAUSE_STOPS:
+                e += 1
+            nxt = norm.find("过敏", e)
+            if s == last_clause or norm.startswith("过敏性", pos):
+                pos = norm.find("过敏", pos + 2)
+                continue
+            last_clause = s
+            while s < e and norm[s] in " \t":
+                s += 1
+            clause = norm[s:e]
+            quote = doc.text[s:e].rstrip()
+            span = (s, s + len(quote))
+            idx = clause.find("过敏")
+            if _NEG_RE.search(clause):
+                out.append(_Value("none", doc_type, quote, span))
+            elif _ALLERGEN_RE.search(clause) or re.search(
+                r"史[ \t]*:?[ \t]*[\u4e00-\u9fff]{2,}", clause[idx + 2 :]
+            ):
+                out.append(_Value("positive", doc_type, quote, span))
+            pos = nxt
+    return out
+
+
+# A numbering marker in a diagnosis list ("1." "2、" "3)"), at the start or after a space or a
+# punctuation mark, so "3.2型糖尿病" is item 3 while "高血压病2级" is not split.
+_DX_NUM_RE = re.compile(r"(?:^|(?<=[\s,;,;。]))(?:\d{1,2}|[一二三四五六七八九十])[.、)]", re.M)
+
+
+def _dx_items(norm: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Spans of the items of a diagnosis list in ``norm[start:end]``."""
+    sub = norm[start:end]
+    cuts = sorted(
+        {
+            0,
+            *(m.start() for m in _DX_NUM_RE.finditer(sub)),
+            *(m.start() for m in re.finditer("\n", sub)),
+        }
+    )
+    out: list[tuple[int, int]] = []
+    for i, cut in enumerate(cuts):
+        stop = cuts[i + 1] if i + 1 < len(cuts) else len(sub)
+        marker = _DX_NUM_RE.match(sub, cut)
+        s = marker.end() if marker else cut
+        while s < stop and sub[s] in " \t\n":
+            s += 1
+        e = stop
+        while e > s and sub[e - 1] in _TRAIL:
+            e -= 1
+        if e - s >= 2:
+            out.append((start + s, start + e))
+    return out
+
+
+def _diagnosis_first(record: Record, note_kind: str, titles: tuple[str, ...]) -> _Value | None:
+    for note in record.notes(note_kind):
+        sec = note.section(*titles)
+        if sec is None:
+            continue
+        doc = record.documents[note.document]
+        items = _dx_items(doc.norm, sec.body_start, sec.end)
+        if items:
+            s, e = items[0]
+            return _Value(doc.norm[s:e], note.document, doc.text[s:e], (s, e))
+    return None
+
+
+def _similar(a: str, b: str) -> float:
+    sa, sb = _shingles(a, 2), _shingles(b, 2)
+    if not sa or not sb:
+        return 1.0 if a == b else 0.0
+    return len(sa & sb) / len(sa | sb)
+
+
+_SIDE_RE = re.compile(r"(?P<side>左|右)")
+
+
+class Consistency(RuleKind):
+    """One fact must agree across documents: ``field`` is one of sex, age, allergy,
+    diagnosis, laterality, admit_date, discharge_date, time_order."""
+
+    kind = "consistency"
+    required_params = ("field",)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        field = str(self.params["field"])
+        method = getattr(self, f"_check_{field}", None)
+        if method is None:
+            raise KnowledgeError(
+                f"qc/rules.yaml {self.row.rule_id}: unknown consistency field {field}"
+            )
+        result: list[Finding] = method(record, ctx)
+        return result
+
+    def _pair(
+        self,
+        ctx: CheckContext,
+        a: _Value,
+        b: _Value,
+        a_text: str | None = None,
+        b_text: str | None = None,
+    ) -> Finding:
+        return self.hit(
+            ctx,
+            doc_type=b.document,
+            quote=b.quote if b.span else None,
+            span=b.span,
+            a=a_text or a.quote,
+            b=b_text or b.quote,
+            doc_a=ctx.name(a.document),
+            doc_b=ctx.name(b.document),
+        )
+
+    def _labelled_values(self, record: Record, pattern: re.Pattern[str]) -> list[_Value]:
+        out: list[_Value] = []
+        for doc_type, doc in record.documents.items():
+            for match in pattern.finditer(doc.norm):
+                s, e = match.span()
+                out.append(_Value(match.group("v"), doc_type, doc.text[s:e], (s, e)))
+        return out
+
+    def _check_sex(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        values = self._labelled_values(record, _SEX_RE)
+        meta = record.meta.sex
+        reference = (
+            _Value(
+                {"male": "男", "female": "女"}[meta], "meta", str(record.meta.raw.get("sex")), None
+            )
+            if meta
+            else (values[0] if values else None)
+        )
+        if reference is None:
+            return []
+        return [self._pair(ctx, reference, v) for v in values if v.value != reference.value][:1]
+
+    def _check_age(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        values = self._labelled_values(record, _AGE_RE)
+        tol = int(self.params.get("tolerance_years", 1))
+        ref = (
+            _Value(str(record.meta.age_years), "meta", f"{record.meta.age_years}", None)
+            if record.meta.age_years is not None
+            else (values[0] if values else None)
+        )
+        if ref is None:
+            return []
+        bad = [v for v in values if abs(int(v.value) - int(ref.value)) > tol]
+        return [self._pair(ctx, ref, v) for v in bad][:1]
+
+    def _check_allergy(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        values = _allergy_values(record)
+        negatives = [v for v in values if v.value == "none"]
+        positives = [v for v in values if v.value == "positive"]
+        if negatives and positives:
+            return [self._pair(ctx, negatives[0], positives[0])]
+        return []
+
+    def _check_diagnosis(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        a = _diagnosis_first(record, "admission", ("初步诊断", "入院诊断"))
+        b = _diagnosis_first(record, "discharge", ("入院诊断",))
+        if a is None or b is None:
+            return []
+        if _similar(a.value, b.value) >= float(self.params.get("min_similarity", 0.5)):
+            return []
+        return [self._pair(ctx, a, b)]
+
+    def _part(self, window: str) -> str | None:
+        parts: list[str] = list(self.params.get("body_parts", ()))
+        found = [(window.find(p), -len(p), p) for p in parts if p in window]
+        return min(found)[2] if found else None
+
+    def _sides(self, record: Record, spec: Mapping[str, Any]) -> list[tuple[str, str, _Value]]:
+        out: list[tuple[str, str, _Value]] = []
+        reach = int(self.params.get("part_window_chars", 6))
+        titles = tuple(spec.get("sections", ()))
+        words = list(self.params.get("negations", ()))
+        negation = re.compile("|".join(map(re.escape, words))) if words else None
+        for note in record.notes(str(spec["note_kind"])):
+            doc = record.documents[note.document]
+            spans: list[tuple[int, int]] = []
+            if titles:
+                spans = [(s.body_start, s.end) for s in note.sections if s.title in titles]
+            else:
+                spans = [(note.start, note.end)]
+            for s0, e0 in spans:
+                for match in _SIDE_RE.finditer(doc.norm, s0, e0):
+                    s = match.start()
+                    window = doc.norm[match.end("side") : min(e0, match.end("side") + reach)]
+                    part = self._part(window)
+                    if part is None:
+                        continue
+                    e = match.end("side") + window.find(part) + len(part)
+                    after = doc.norm[
+                        e : min(e0, e + int(self.params.get("negation_window_chars", 8)))
+                    ]
+                    if negation is not None and negation.search(after):
+                        continue  # "左肺未见异常": the other side examined, not operated
+                    out.append(
+                        (
+                            match.group("side"),
+                            part,
+                            _Value(part, note.document, doc.text[s:e], (s, e)),
+                        )
+                    )
+        return out
+
+    def _check_laterality(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        anchors = self._sides(record, self.params["anchor"])
+        if not anchors:
+            return []
+        by_part: dict[str, tuple[str, _Value]] = {}
+        for side, part, value in anchors:
+            if part in by_part and by_part[part][0] != side:
+                return []  # both sides operated: nothing to compare
+            by_part[part] = (side, value)
+        for spec in self.params.get("compare", ()):
+            for side, part, value in self._sides(record, spec):
+                if part in by_part and by_part[part][0] != side:
+                    return [self._pair(ctx, by_part[part][1], value)]
+        return []
+
+    def _date_values(
+        self, record: Record, ctx: CheckContext, label: str, doc_types: tuple[str, ...]
+    ) -> list[_Value]:
+        out: list[_Value] = []
+        labels = ctx.knowledge.vocabulary.time_labels.get(label, ())
+        for doc_type in doc_types:
+            doc = record.documents.get(doc_type)
+            if doc is None:
+                continue
+            stamp = labelled_stamp(doc, labels, 0, len(doc.norm))
+            if stamp is not None:
+                out.append(
+                    _Value(
+                        stamp.when.date().isoformat(),
+                        doc_type,
+                        stamp.quote,
+                        (stamp.start, stamp.end),
+                    )
+                )
+        return out
+
+    def _check_admit_date(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        values = self._date_values(record, ctx, "admit", ("admission", "discharge", "death"))
+        if record.meta.admit_time is not None:
+            values.insert(
+                0,
+                _Value(
+                    record.meta.admit_time.date().isoformat(),
+                    "meta",
+                    str(record.meta.raw.get("admit_time")),
+                    None,
+                ),
+            )
+        return [self._pair(ctx, values[0], v) for v in values[1:] if v.value != values[0].value][:1]
+
+    def _check_discharge_date(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        values = self._date_values(record, ctx, "discharge", ("discharge",))
+        if record.meta.discharge_time is not None:
+            values.insert(
+                0,
+                _Value(
+                    record.meta.discharge_time.date().isoformat(),
+                    "meta",
+                    str(record.meta.raw.get("discharge_time")),
+                    None,
+                ),
+            )
+        return [self._pair(ctx, values[0], v) for v in values[1:] if v.value != values[0].value][:1]
+
+    def _check_operation_date(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        """The date written before "…行…术" in the listed sections agrees with the
+        operative note's start date."""
+        start = ctx.events.surgery_start
+        if start is None:
+            return []
+        operated = {n.time.when.date() for n in record.notes("surgery") if n.time}
+        operated.add(start.when.date())
+        pattern = re.compile(
+            str(self.params.get("pattern", r"[^。;;\n]{0,30}?行[^。;;\n]{0,40}?术"))
+        )
+        for spec in self.params.get("compare", ()):
+            titles = tuple(spec.get("sections", ()))
+            for note in record.notes(str(spec["note_kind"])):
+                doc = record.documents[note.document]
+                for sec in note.sections:
+                    if titles and sec.title not in titles:
+                        continue
+                    for stamp in find_stamps(doc.name, doc.text, doc.norm, sec.body_start, sec.end):
+                        if not pattern.match(doc.norm, stamp.end, sec.end):
+                            continue
+                        if stamp.when.date() not in operated:
+                            a = _Value("", "surgery", start.quote, None)
+                            b = _Value("", note.document, stamp.quote, (stamp.start, stamp.end))
+                            return [self._pair(ctx, a, b)]
+        return []
+
+    def _check_time_order(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        admit = ctx.events.admit
+        if admit is None:
+            return []
+        out: list[Finding] = []
+        kb = ctx.knowledge
+        death = _first_labelled(record, kb, "death", ("death",))
+        for stamp, key in ((ctx.events.raw_discharge, "discharge_event"), (death, "death_event")):
+            if stamp is not None and stamp.when < admit.when:
+                a = _Value("", admit.document, admit.quote, None)
+                b = _Value(
+                    "",
+                    stamp.document,
+                    stamp.quote,
+                    None if stamp.document == "meta" else (stamp.start, stamp.end),
+                )
+                doc_b = (
+                    "meta"
+                    if stamp.document == "meta"
+                    else ("discharge" if key == "discharge_event" else "death")
+                )
+                finding = self.hit(
+                    ctx,
+                    doc_type=doc_b,
+                    quote=b.quote,
+                    span=b.span,
+                    a=a.quote,
+                    b=b.quote,
+                    doc_a=ctx.name("admit"),
+                    doc_b=ctx.name(key),
+                )
+                out.append(finding)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Copy-paste
+
+
+def _shingles(text: str, k: int) -> set[str]:
+    return {text[i : i + k] for i in range(max(0, len(text) - k + 1))}
+
+
+_STRIP_RE = re.compile(r"\s+")
+_DATE_IN_NOTE_RE = re.compile(
+    r"(?:19|20)\d{2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?(?:[ \t]*\d{1,2}[:时]\d{0,2}分?)?"
+)
+
+
+class CopyPaste(RuleKind):
+    """Near-duplicate progress notes: Jaccard resemblance of character k-shingles of the
+    note bodies (dates, times and signature lines removed) at or above ``threshold``."""
+
+    kind = "copy_paste"
+    required_params = ("threshold",)
+
+    def _body(self, record: Record, note: Note) -> str:
+        doc = record.documents[note.document]
+        text = doc.norm[note.body_start : note.end]
+        drop = [(g.start - note.body_start, g.end - note.body_start) for g in note.signatures]
+        for s, e in sorted(drop, reverse=True):
+            if 0 <= s < e <= len(text):
+                text = text[:s] + text[e:]
+        return _STRIP_RE.sub("", _DATE_IN_NOTE_RE.sub("", text))
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        k = int(self.params.get("shingle_chars", 4))
+        threshold = float(self.params["threshold"])
+        min_chars = int(self.params.get("min_chars", 30))
+        notes = sorted(
+            record.notes(*_kinds(self.params)),
+            key=lambda n: (n.time.when if n.time else datetime.min, n.start),
+        )
+        prepared: list[tuple[Note, set[str]]] = []
+        out: list[Finding] = []
+        for note in notes:
+            body = self._body(record, note)
+            if len(body) < min_chars:
+                continue
+            shingles = _shingles(body, k)
+            best: tuple[float, Note] | None = None
+            for other, other_sh in prepared:
+                union = len(shingles | other_sh)
+                sim = len(shingles & other_sh) / union if union else 0.0
+                if sim >= threshold and (best is None or sim > best[0]):
+                    best = (sim, other)
+            prepared.append((note, shingles))
+            if best is not None:
+                quote, span = _note_quote(record, note)
+                other = best[1]
+                other_label = _fmt_time(other.time.when) if other.time else ctx.name(other.kind)
+                out.append(
+                    self.hit(
+                        ctx,
+                        doc_type=note.document,
+                        section=ctx.name(note.kind),
+                        quote=quote,
+                        span=span,
+                        confidence=min(1.0, self.row.confidence * (0.9 + 0.1 * best[0])),
+                        other=other_label,
+                        similarity=f"{best[0]:.2f}",
+                        document=ctx.name(note.kind),
+                    )
+                )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Signatures, consent
+
+
+class SignatureRule(RuleKind):
+    """Each note of the listed kinds carries a doctor's signature with a name."""
+
+    kind = "signature"
+    required_params = ("note_kinds",)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        out: list[Finding] = []
+        for note in record.notes(*_kinds(self.params)):
+            sig = note.doctor_signature
+            if sig is not None and sig.name:
+                continue
+            if sig is not None:
+                doc = record.documents[note.document]
+                quote, span = doc.text[sig.start : sig.end].strip(), (sig.start, sig.end)
+            else:
+                quote, span = _note_quote(record, note)
+            out.append(
+                self.hit(
+                    ctx,
+                    doc_type=note.document,
+                    section=ctx.name(note.kind),
+                    quote=quote,
+                    span=span,
+                    target=ctx.name(note.kind),
+                )
+            )
+        return out
+
+
+def _title_matches(record: Record, note: Note, pattern: re.Pattern[str]) -> bool:
+    return bool(pattern.search(note.title) or pattern.search(record.norm_of(note)[:200]))
+
+
+class Consent(RuleKind):
+    """Informed consent for surgery/transfusion: present, signed by the patient or next of
+    kin, and signed before the procedure (``check: present|signed|before``)."""
+
+    kind = "consent"
+    required_params = ("check", "trigger", "title")
+
+    def _triggered(self, record: Record) -> bool:
+        trigger = self.params["trigger"]
+        if trigger == "surgery":
+            return bool(record.notes("surgery"))
+        words = tuple(trigger.get("orders_contain", ())) if isinstance(trigger, dict) else ()
+        return any(w in o.text for o in record.orders for w in words)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        if not self._triggered(record):
+            return []
+        pattern = re.compile(str(self.params["title"]))
+        consents = [n for n in record.notes("consent") if _title_matches(record, n, pattern)]
+        check = self.params["check"]
+        if check == "present":
+            if consents:
+                return []
+            return [self.hit(ctx, doc_type="consent", missing=ctx.name("consent"))]
+        out: list[Finding] = []
+        for note in consents:
+            doc = record.documents[note.document]
+            title = note.title or ctx.name("consent")
+            patient_sigs = [s for s in note.signatures if s.role == "patient"]
+            if check == "signed":
+                if any(s.name for s in patient_sigs):
+                    continue
+                if patient_sigs:
+                    sig = patient_sigs[0]
+                    quote, span = doc.text[sig.start : sig.end].strip(), (sig.start, sig.end)
+                else:
+                    quote, span = _note_quote(record, note)
+                out.append(
+                    self.hit(
+                        ctx, doc_type="consent", section=title, quote=quote, span=span, title=title
+                    )
+                )
+            elif check == "before":
+                event = ctx.events.surgery_start
+                signed = (
+                    labelled_stamp(
+                        doc, ctx.knowledge.vocabulary.time_labels["signed"], note.start, note.end
+                    )
+                    or note.time
+                )
+                if event is None or signed is None:
+                    continue
+                if _lenient_delta(event, signed) > timedelta(0) and not signed.date_only:
+                    out.append(
+                        self.stamp_hit(
+                            ctx,
+                            signed,
+                            section=title,
+                            doc_type="consent",
+                            title=title,
+                            signed=signed.quote,
+                            event=event.quote,
+                        )
+                    )
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders and labs against the notes
+
+
+def _mentioned(
+    record: Record, kinds: tuple[str, ...], words: Iterable[str], start: datetime, end: datetime
+) -> bool:
+    words = tuple(w for w in words if w)
+    for note in record.notes(*kinds):
+        if note.time is None or not start <= note.time.when <= end:
+            continue
+        text = record.norm_of(note)
+        if any(w in text for w in words):
+            return True
+    return False
+
+
+class LabFollowup(RuleKind):
+    """A clearly abnormal result (outside ``low``/``high``, or flagged 危急) must be named in
+    a progress note within ``hours`` of the result time."""
+
+    kind = "lab_followup"
+    required_params = ("analytes", "hours")
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        hours = timedelta(hours=float(self.params["hours"]))
+        kinds = _kinds(self.params)
+        analytes: list[Mapping[str, Any]] = list(self.params["analytes"])
+        out: list[Finding] = []
+        doc = record.documents.get("labs")
+        if doc is None:
+            return []
+        seen: set[str] = set()
+        for lab in record.labs:
+            if lab.time is None:
+                continue
+            row = next(
+                (a for a in analytes if lab.name == a["name"] or lab.name in a.get("aliases", ())),
+                None,
+            )
+            critical_flag = "危急" in lab.flag
+            if row is None and not critical_flag:
+                continue
+            low = row.get("low") if row else None
+            high = row.get("high") if row else None
+            abnormal = (
+                critical_flag
+                or (low is not None and lab.value < float(low))
+                or (high is not None and lab.value > float(high))
+            )
+            if not abnormal:
+                continue
+            if ctx.stage == "realtime" and (
+                ctx.events.latest is None or ctx.events.latest < lab.time.when + hours
+            ):
+                continue
+            words = [lab.name, *(row.get("aliases", ()) if row else ())]
+            if row:
+                words.append(str(row["name"]))
+            words = [w for w in words if len(w) >= 2 or not w.isascii()]
+            if _mentioned(record, kinds, words, lab.time.when, lab.time.when + hours):
+                continue
+            key = f"{lab.name}@{lab.time.when}"
+            if key in seen:
+                continue
+            seen.add(key)
+            quote = doc.text[lab.start : lab.end].strip()
+            out.append(
+                self.hit(
+                    ctx,
+                    doc_type="labs",
+                    section=lab.name,
+                    quote=quote,
+                    span=(lab.start, lab.start + len(quote)),
+                    lab=lab.name,
+                    value=f"{lab.value:g}{lab.unit}",
+                    time=_fmt_time(lab.time.when),
+                    hours=self.params["hours"],
+                )
+            )
+        return out
+
+
+class Medication(RuleKind):
+    """A listed drug (antimicrobials) ordered must be named in a progress note from
+    ``before_hours`` before to ``hours`` after the order (indication documented)."""
+
+    kind = "medication"
+    required_params = ("drugs", "hours")
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        after = timedelta(hours=float(self.params["hours"]))
+        before = timedelta(hours=float(self.params.get("before_hours", 24)))
+        kinds = _kinds(self.params)
+        drugs = sorted((str(d) for d in self.params["drugs"]), key=len, reverse=True)
+        doc = record.documents.get("orders")
+        if doc is None:
+            return []
+        out: list[Finding] = []
+        seen: set[str] = set()
+        for order in record.orders:
+            if order.time is None or any(w in order.text for w in ("停", "DC", "取消")):
+                continue
+            drug = next((d for d in drugs if d in doc.norm[order.start : order.end]), None)
+            if drug is None or drug in seen:
+                continue
+            seen.add(drug)
+            t = order.time.when
+            if ctx.stage == "realtime" and (
+                ctx.events.latest is None or ctx.events.latest < t + after
+            ):
+                continue
+            if _mentioned(record, kinds, (drug,), t - before, t + after):
+                continue
+            lead = len(doc.text[order.start : order.end]) - len(
+                doc.text[order.start : order.end].lstrip()
+            )
+            out.append(
+                self.hit(
+                    ctx,
+                    doc_type="orders",
+                    section=drug,
+                    quote=order.text,
+                    span=(order.start + lead, order.start + lead + len(order.text)),
+                    drug=drug,
+                    hours=self.params["hours"],
+                )
+            )
+        return out
+
+
+KINDS: dict[str, type[RuleKind]] = {
+    cls.kind: cls
+    for cls in (
+        RequiredDocument,
+        RequiredSection,
+        Deadline,
+        NoteFrequency,
+        ChiefComplaint,
+        Consistency,
+        CopyPaste,
+        SignatureRule,
+        Consent,
+        LabFollowup,
+        Medication,
+    )
+}
+
+__all__ = ["KINDS", "CheckContext", "Document", "Events", "RuleKind", "Section", "read_events"]

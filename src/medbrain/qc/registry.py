@@ -1,0 +1,325 @@
+"""The QC rule library: rows from ``knowledge/qc/rules.yaml`` turned into rule objects.
+
+A hospital enables, disables or re-weights rules with an overrides file of the same shape,
+deep-merged by ``rule_id``::
+
+    scoring:
+      grades: [{grade: 甲, min_score: 85}, {grade: 乙, min_score: 70}, {grade: 丙, min_score: 0}]
+    rules:
+      - {rule_id: qc.time.progress-interval, params: {interval_days: {stable: 2}}}
+      - {rule_id: qc.content.chief-complaint-length, enabled: false}
+      - {rule_id: qc.local.xyz, kind: required_section, ...}   # a new row is appended
+
+Rows are validated when loaded: an unknown kind or category, a message without both zh and
+en, a row without ``source`` fails with :class:`KnowledgeError` naming the file and rule.
+
+References
+----------
+STYLE.md §4 (registry is configuration) and §6 (rules are rows); DESIGN.md §3 (categories).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medbrain.core.errors import KnowledgeError
+from medbrain.core.findings import Severity
+from medbrain.qc.parse import Vocabulary, build_vocabulary, read_knowledge_yaml
+
+CATEGORIES = (
+    "missing_document",
+    "missing_section",
+    "timeliness",
+    "consistency",
+    "copy_paste",
+    "content",
+    "signature",
+    "diagnosis",
+    "medication",
+    "lab_followup",
+    "consent",
+)
+STAGES = ("realtime", "final")
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    """One validated row of the rule library."""
+
+    rule_id: str
+    kind: str
+    category: str
+    stages: tuple[str, ...]
+    document_types: tuple[str, ...]
+    severity: Severity
+    deduction: float
+    veto: bool
+    confidence: float
+    message: Mapping[str, str]
+    suggestion: Mapping[str, str]
+    params: Mapping[str, Any]
+    source: str
+    max_deduction: float | None = None
+    version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "kind": self.kind,
+            "category": self.category,
+            "stages": list(self.stages),
+            "document_types": list(self.document_types),
+            "severity": self.severity.value,
+            "deduction": self.deduction,
+            "max_deduction": self.max_deduction,
+            "veto": self.veto,
+            "confidence": self.confidence,
+            "message": dict(self.message),
+            "suggestion": dict(self.suggestion),
+            "params": dict(self.params),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    grade: str
+    min_score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Scoring:
+    """100-point scoring table: grades by minimum score, and the grade a veto forces."""
+
+    base: float
+    grades: tuple[Grade, ...]
+    veto_grade: str
+    source: str
+
+    def grade_for(self, score: float, veto: bool) -> str:
+        if veto:
+            return self.veto_grade
+        for grade in sorted(self.grades, key=lambda g: -g.min_score):
+            if score >= grade.min_score:
+                return grade.grade
+        return self.grades[-1].grade if self.grades else self.veto_grade
+
+
+@dataclass(frozen=True, slots=True)
+class QCKnowledge:
+    """Everything the QC engine needs: rule rows, scoring, display names, parser vocabulary."""
+
+    rows: tuple[RuleRow, ...]
+    scoring: Scoring
+    names: Mapping[str, Mapping[str, str]]
+    vocabulary: Vocabulary
+    version: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def name(self, key: str, lang: str) -> str:
+        """Display name of a note kind, event, status or ``section.<title>`` in ``lang``."""
+        entry = self.names.get(key)
+        if entry is None:
+            return key.removeprefix("section.")
+        return entry["en" if lang == "en" else "zh"]
+
+
+def _is_rows(value: Any, key: str) -> bool:
+    return isinstance(value, list) and all(isinstance(r, dict) and key in r for r in value)
+
+
+def deep_merge(base: Any, override: Any, key: str = "rule_id") -> Any:
+    """Merge ``override`` into ``base`` (neither mutated).
+
+    Mappings merge key by key; lists of rows carrying ``key`` merge row by row (same id:
+    deep-merged; new id: appended; ``enabled: false``: dropped); anything else is replaced.
+    """
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = deep_merge(base[k], v, key) if k in base else v
+        return out
+    if _is_rows(base, key) and isinstance(override, list) and base:
+        rows = {str(r[key]): r for r in base}
+        order = [str(r[key]) for r in base]
+        for row in override:
+            if not isinstance(row, dict) or key not in row:
+                raise KnowledgeError(f"override row {row!r} has no {key}")
+            rid = str(row[key])
+            if rid in rows:
+                rows[rid] = deep_merge(rows[rid], row, key)
+            else:
+                rows[rid] = row
+                order.append(rid)
+        return [rows[r] for r in order if rows[r].get("enabled", True) is not False]
+    return override
+
+
+def _texts(where: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or any(not isinstance(value.get(k), str) for k in ("zh", "en")):
+        raise KnowledgeError(f"{where}: needs both zh and en strings")
+    return {"zh": value["zh"], "en": value["en"]}
+
+
+def _row(where: str, raw: Any, kinds: frozenset[str], version: str) -> RuleRow:
+    if not isinstance(raw, dict):
+        raise KnowledgeError(f"{where}: each rule must be a mapping")
+    rid = raw.get("rule_id")
+    if not isinstance(rid, str) or not rid:
+        raise KnowledgeError(f"{where}: rule_id missing")
+    where = f"{where} {rid}"
+    kind = raw.get("kind")
+    if kind not in kinds:
+        raise KnowledgeError(f"{where}: unknown kind {kind!r} (known: {', '.join(sorted(kinds))})")
+    category = raw.get("category")
+    if category not in CATEGORIES:
+        raise KnowledgeError(f"{where}: category {category!r} is not one of DESIGN.md §3")
+    stages = tuple(raw.get("stages") or STAGES)
+    if any(s not in STAGES for s in stages):
+        raise KnowledgeError(f"{where}: stages must be among {STAGES}")
+    try:
+        severity = Severity(raw.get("severity", "warning"))
+    except ValueError:
+        raise KnowledgeError(f"{where}: severity must be info, warning or critical") from None
+    source = raw.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise KnowledgeError(f"{where}: every rule needs a source")
+    params = raw.get("params") or {}
+    if not isinstance(params, dict):
+        raise KnowledgeError(f"{where}: params must be a mapping")
+    try:
+        deduction = float(raw.get("deduction", 0))
+        confidence = float(raw.get("confidence", 1.0))
+        cap = raw.get("max_deduction")
+        max_deduction = None if cap is None else float(cap)
+    except (TypeError, ValueError):
+        raise KnowledgeError(
+            f"{where}: deduction, max_deduction and confidence are numbers"
+        ) from None
+    if deduction < 0 or not 0.0 <= confidence <= 1.0:
+        raise KnowledgeError(f"{where}: deduction must be ≥ 0 and confidence in [0, 1]")
+    return RuleRow(
+        rule_id=rid,
+        kind=str(kind),
+        category=str(category),
+        stages=stages,
+        document_types=tuple(raw.get("document_types") or ()),
+        severity=severity,
+        deduction=deduction,
+        veto=bool(raw.get("veto", False)),
+        confidence=confidence,
+        message=_texts(f"{where}: message", raw.get("message")),
+        suggestion=_texts(f"{where}: suggestion", raw.get("suggestion")),
+        params=params,
+        source=source,
+        max_deduction=max_deduction,
+        version=str(raw.get("version", version)),
+    )
+
+
+def _scoring(raw: Any) -> Scoring:
+    try:
+        grades = tuple(Grade(str(g["grade"]), float(g["min_score"])) for g in raw["grades"])
+        return Scoring(
+            float(raw.get("base", 100)), grades, str(raw["veto_grade"]), str(raw["source"])
+        )
+    except (KeyError, TypeError, ValueError):
+        raise KnowledgeError(
+            "qc/rules.yaml: scoring needs base, grades [{grade, min_score}], veto_grade, source"
+        ) from None
+
+
+def _read_overrides(path: Path) -> Mapping[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KnowledgeError(f"{path}: overrides file not found") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise KnowledgeError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{path}: top level must be a mapping")
+    return data
+
+
+def load_qc_knowledge(
+    overrides: Path | Mapping[str, Any] | None = None,
+) -> QCKnowledge:
+    """Load the shipped rule library and vocabulary, with hospital overrides merged in.
+
+    ``overrides`` is a YAML path or an already-read mapping with optional top-level keys
+    ``rules``/``scoring``/``names`` (merged into ``rules.yaml``) and ``sections`` /
+    ``note_titles`` / ``time_labels`` / ``signature_labels`` (merged into ``sections.yaml``).
+    """
+    from medbrain.qc.kinds import KINDS
+
+    rules_data = read_knowledge_yaml("rules.yaml")
+    vocab_data = read_knowledge_yaml("sections.yaml")
+    if not isinstance(rules_data, dict) or not isinstance(vocab_data, dict):
+        raise KnowledgeError("qc/rules.yaml and qc/sections.yaml must be mappings")
+    extra: Mapping[str, Any] = {}
+    if overrides is not None:
+        extra = _read_overrides(overrides) if isinstance(overrides, Path) else overrides
+        vocab_keys = (
+            "sections",
+            "note_titles",
+            "default_note_kind",
+            "time_labels",
+            "signature_labels",
+        )
+        rules_data = deep_merge(rules_data, {k: v for k, v in extra.items() if k not in vocab_keys})
+        vocab_data = deep_merge(vocab_data, {k: v for k, v in extra.items() if k in vocab_keys})
+    version = str(rules_data.get("version", ""))
+    raw_rows = rules_data.get("rules")
+    if not isinstance(raw_rows, list):
+        raise KnowledgeError("qc/rules.yaml: rules must be a list")
+    kinds = frozenset(KINDS)
+    rows: list[RuleRow] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_rows):
+        if isinstance(raw, dict) and raw.get("enabled", True) is False:
+            continue
+        row = _row(f"qc/rules.yaml rules[{index}]", raw, kinds, version)
+        if row.rule_id in seen:
+            raise KnowledgeError(f"qc/rules.yaml: duplicate rule_id {row.rule_id}")
+        seen.add(row.rule_id)
+        KINDS[row.kind].validate(row)
+        rows.append(row)
+    names_raw = rules_data.get("names") or {}
+    names = {str(k): _texts(f"qc/rules.yaml names.{k}", v) for k, v in names_raw.items()}
+    return QCKnowledge(
+        rows=tuple(rows),
+        scoring=_scoring(rules_data.get("scoring")),
+        names=names,
+        vocabulary=build_vocabulary(vocab_data),
+        version=version,
+        extra=extra,
+    )
+
+
+class RuleRegistry:
+    """Instantiates one rule object per enabled row, and filters them by stage.
+
+    References
+    ----------
+    STYLE.md §4: presidio's ``RecognizerRegistry`` (rules loaded from configuration, filtered
+    by language/entity; here by stage and document type).
+    """
+
+    def __init__(self, knowledge: QCKnowledge) -> None:
+        from medbrain.qc.kinds import KINDS
+
+        self.knowledge = knowledge
+        self.rules = tuple(KINDS[row.kind](row) for row in knowledge.rows)
+
+    def for_stage(self, stage: str) -> tuple[Any, ...]:
+        return tuple(rule for rule in self.rules if stage in rule.row.stages)
+
+    def __len__(self) -> int:
+        return len(self.rules)

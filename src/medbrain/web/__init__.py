@@ -1,0 +1,1 @@
+"""Web UI assets (Jinja2 templates, static files) and their presentation helpers."""

@@ -1,0 +1,94 @@
+"""POST /api/v1/qc/check: roles, DESIGN.md §3 shape, 422 naming the field, audit entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("medbrain.audit.chain", reason="audit chain not built yet")
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from medbrain.api.app import create_app
+from medbrain.api.security import hash_password, issue_token
+from medbrain.core.config import Settings
+from medbrain.store.models import AuditEntry, User
+from tests.unit.qc.helpers import load_fixture, mutate
+
+
+@pytest.fixture
+def client_and_tokens(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}")
+    app = create_app(settings)
+    tokens: dict[str, str] = {}
+    factory = app.state.session_factory
+    with factory() as session, session.begin():
+        for role in ("doctor", "qc_officer", "admin", "nurse"):
+            user = User(
+                username=f"u_{role}",
+                display_name=role,
+                role=role,
+                password_hash=hash_password("pw-for-tests"),
+            )
+            session.add(user)
+            session.flush()
+            tokens[role] = issue_token(
+                session, user, "api", timedelta(hours=1), datetime.now(UTC)
+            ).token
+    with TestClient(app) as client:
+        yield client, tokens, factory
+
+
+def _post(client: TestClient, token: str | None, body: Any, **params: str) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/api/v1/qc/check", json=body, headers=headers, params=params)
+
+
+@pytest.mark.parametrize("role", ["doctor", "qc_officer", "admin"])
+def test_allowed_roles_get_a_scored_report_and_the_call_is_audited(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any], role: str
+) -> None:
+    client, tokens, factory = client_and_tokens
+    body = mutate(load_fixture("01_cap_clean"), "discharge", "性别:男", "性别:女")
+    response = _post(client, tokens[role], {**body, "stage": "final"}, lang="en")
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert out["grade"] == "丙" and out["veto"] is True
+    assert out["defects"][0]["rule_id"] == "qc.consistency.sex"
+    assert out["defects"][0]["message"].startswith("Sex differs")
+    with factory() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "qc.check")).all()
+    assert [(e.resource, e.detail["score"]) for e in entries] == [("Record/adhoc", out["score"])]
+
+
+def test_realtime_is_the_default_stage(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    body = {"documents": {"admission": load_fixture("01_cap_clean")["documents"]["admission"]}}
+    out = _post(client, tokens["doctor"], body).json()
+    assert out["stage"] == "realtime" and out["defects"] == []
+
+
+def test_nurse_is_forbidden_and_anonymous_is_unauthorised(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    body = load_fixture("01_cap_clean")
+    assert _post(client, tokens["nurse"], body).status_code == 403
+    assert _post(client, None, body).status_code == 401
+
+
+def test_bad_meta_is_422_naming_the_field(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    body = {"documents": {"admission": "主诉:咳嗽3天"}, "meta": {"sex": "unknown"}}
+    response = _post(client, tokens["doctor"], body)
+    assert response.status_code == 422
+    assert response.json()["field"] == "sex"

@@ -1,0 +1,33 @@
+"""2021 病案管理质量控制指标 over a set of checked records."""
+
+from __future__ import annotations
+
+from medbrain.qc import check_record, read_record_dir
+from medbrain.qc.indicators import compute_indicators
+from tests.unit.qc.helpers import HAND, registry
+
+
+def test_indicators_over_the_hand_written_records() -> None:
+    results = []
+    for folder in sorted(p for p in HAND.iterdir() if p.is_dir() and p.name != "12_realtime_open"):
+        record = read_record_dir(folder)
+        results.append((record, check_record(record, registry(), stage="final")))
+    values = {i.id: i for i in compute_indicators(results)}
+    pairs = {k: (v.numerator, v.denominator) for k, v in values.items()}
+    assert pairs["admission_24h_rate"] == (15, 16)  # 03: admission note 35 h late
+    assert pairs["surgery_24h_rate"] == (6, 6)
+    assert values["discharge_24h_rate"].rate == 1.0
+    assert pairs["copy_paste_rate"] == (1, 16)
+    # six operations and two transfusions; the knee consent was signed after surgery began
+    assert pairs["consent_signed_rate"] == (7, 8)
+    grade_a = values["grade_a_rate"]
+    assert grade_a.denominator == 16 and grade_a.numerator == sum(
+        1 for _, r in results if r.grade == "甲"
+    )
+    assert values["admission_24h_rate"].to_dict()["code"] == "MER-TL-01"
+
+
+def test_empty_period_has_no_rate() -> None:
+    values = compute_indicators([], lang="en")
+    assert all(i.rate is None and i.denominator == 0 for i in values)
+    assert values[0].name == "Admission notes completed within 24 h"

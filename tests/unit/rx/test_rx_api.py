@@ -1,0 +1,90 @@
+"""POST /api/v1/rx/review: roles, 422 naming the field, audit entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("medbrain.audit.chain", reason="audit chain not built yet")
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from medbrain.api.app import create_app
+from medbrain.api.security import hash_password, issue_token
+from medbrain.core.config import Settings
+from medbrain.store.models import AuditEntry, User
+
+BODY: dict[str, Any] = {
+    "patient": {"age_years": 60, "sex": "male", "weight_kg": 70, "diagnoses": ["心房颤动", "腰痛"]},
+    "items": [
+        {"drug": "华法林钠片", "dose": 3, "unit": "mg", "route": "po", "frequency": "qd"},
+        {"drug": "布洛芬缓释胶囊", "dose": 0.3, "unit": "g", "route": "po", "frequency": "bid"},
+    ],
+}
+
+
+@pytest.fixture
+def client_and_tokens(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
+    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}")
+    app = create_app(settings)
+    tokens: dict[str, str] = {}
+    factory = app.state.session_factory
+    with factory() as session, session.begin():
+        for role in ("doctor", "pharmacist", "admin", "nurse"):
+            user = User(
+                username=f"u_{role}",
+                display_name=role,
+                role=role,
+                password_hash=hash_password("pw-for-tests"),
+            )
+            session.add(user)
+            session.flush()
+            tokens[role] = issue_token(
+                session, user, "api", timedelta(hours=1), datetime.now(UTC)
+            ).token
+    with TestClient(app) as client:
+        yield client, tokens, factory
+
+
+def _post(client: TestClient, token: str | None, body: Any, **params: str) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/api/v1/rx/review", json=body, headers=headers, params=params)
+
+
+@pytest.mark.parametrize("role", ["doctor", "pharmacist", "admin"])
+def test_reviewers_get_a_verdict_and_the_call_is_audited(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any], role: str
+) -> None:
+    client, tokens, factory = client_and_tokens
+    response = _post(client, tokens[role], BODY, lang="en")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["verdict"] == "block"
+    assert body["findings"][0]["rule_id"] == "rx.interaction.warfarin-nsaid"
+    assert "bleeding" in body["findings"][0]["message"]
+    with factory() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "rx.review")).all()
+    assert [(e.resource, e.detail["verdict"]) for e in entries] == [("Prescription/adhoc", "block")]
+
+
+def test_nurse_forbidden_and_anonymous_unauthorised(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    assert _post(client, tokens["nurse"], BODY).status_code == 403
+    assert _post(client, None, BODY).status_code == 401
+
+
+def test_invalid_prescription_is_422_naming_the_field(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    bad = {**BODY, "items": [BODY["items"][0], {**BODY["items"][1], "unit": "spoonful"}]}
+    response = _post(client, tokens["pharmacist"], bad)
+    assert response.status_code == 422
+    assert response.json()["field"] == "items[1].unit"
