@@ -35,8 +35,12 @@ qc_app = typer.Typer(help="EMR quality control (病历质控)", no_args_is_help=
 app.add_typer(qc_app, name="qc")
 llm_app = typer.Typer(help="Local language model server and gateway checks", no_args_is_help=True)
 app.add_typer(llm_app, name="llm")
+notes_app = typer.Typer(help="Note drafting (入院记录, 病程记录, 出院记录)", no_args_is_help=True)
+app.add_typer(notes_app, name="notes")
 demo_app = typer.Typer(help="Synthetic demo data (never real patients)", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+ct_app = typer.Typer(help="Chest CT: lung nodules, Lung-RADS / Fleischner, report", no_args_is_help=True)
+app.add_typer(ct_app, name="ct")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -453,6 +457,84 @@ def demo_seed(
         )
     else:
         typer.echo("demo data already present; nothing to do")
+
+
+
+@notes_app.command("draft")
+@handle_errors
+def notes_draft(
+    bundle: Annotated[str, typer.Argument(help="FHIR R4 Bundle of one patient (path or -)")],
+    note_type: Annotated[
+        str, typer.Option("--type", help="admission | progress | discharge")
+    ] = "admission",
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+) -> None:
+    """Draft a note from the record; every sentence cites its source resource.
+
+    With MEDBRAIN_LLM_URL set, the LLM rewords the template draft; its answer is kept only if
+    it cites the same sources and states no value absent from them, else the template is used
+    and a notice says why.
+    """
+    import asyncio
+
+    from medbrain.llm import LLMConfig, LLMGateway
+    from medbrain.notes import draft_note, read_note_record
+    from medbrain.notes.polish import polish_note
+
+    name, document = read_json(bundle)
+    record = read_note_record(document, source=name)
+    template = draft_note(record, note_type, lang)
+    config = LLMConfig.from_settings(Settings.from_env())
+
+    async def run() -> dict[str, Any]:
+        if config is None:
+            note, _ = await polish_note(template, record, None)
+            return note.to_dict()
+        async with LLMGateway(config) as gateway:
+            note, _ = await polish_note(template, record, gateway)
+            return note.to_dict()
+
+    result = asyncio.run(run())
+    if as_json:
+        print_json(result)
+        return
+    if result.get("notice"):
+        typer.echo(f"[{result['notice']}]")
+    for section in result["sections"]:
+        typer.echo(f"【{section['title']}】")
+        typer.echo(section["text"])
+
+
+@ct_app.command("detect")
+@handle_errors
+def ct_detect(
+    series: Annotated[str, typer.Argument(help="DICOM CT series directory or .nii/.nii.gz file")],
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    risk: Annotated[
+        str, typer.Option("--risk", help="Fleischner patient risk: low or high")
+    ] = "high",
+) -> None:
+    """Find, measure and grade lung nodules; draft the report (DESIGN.md §3)."""
+    import time
+
+    from medbrain.imaging import load_series
+    from medbrain.imaging.pipeline import DetectOptions, detect_series
+
+    if lang not in ("zh", "en"):
+        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    if risk not in ("low", "high"):
+        raise InputError("--risk", "risk", f"must be low or high, got {risk!r}")
+    started = time.perf_counter()
+    loaded = load_series(series)
+    result = detect_series(loaded, DetectOptions(lang=lang, risk=risk))
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    if as_json:
+        print_json(result)
+        return
+    typer.echo(result["report"]["findings"])
+    typer.echo(result["report"]["impression"])
 
 
 if __name__ == "__main__":

@@ -137,9 +137,7 @@ async def bench_model(rounds: int) -> None:
     server = local.start(port=free_port(), n_ctx=2048)
     records: list[LLMCallRecord] = []
     try:
-        config = LLMConfig(
-            base_url=server.url, timeout_seconds=120, max_tokens=128, temperature=0.0
-        )
+        config = LLMConfig(base_url=server.url, timeout_seconds=300, max_tokens=64, temperature=0.0)
         async with LLMGateway(config, on_call=records.append) as gateway:
             text_prompt = adhoc_prompt(
                 "story", "You are helpful.", "Write a short story about a hospital."

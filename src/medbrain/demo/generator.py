@@ -61,9 +61,30 @@ INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpreta
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 _UCUM_UNITS = frozenset(
-    {"mg", "g", "mL", "ug", "kg", "mmol/L", "umol/L", "g/L", "U/L", "mg/L", "ng/L", "ng/mL",
-     "pg/mL", "%", "10*9/L", "{INR}", "Cel", "/min", "mm[Hg]", "[iU]", "U"}
-)  # fmt: skip
+    {
+        "mg",
+        "g",
+        "mL",
+        "ug",
+        "kg",
+        "mmol/L",
+        "umol/L",
+        "g/L",
+        "U/L",
+        "mg/L",
+        "ng/L",
+        "ng/mL",
+        "pg/mL",
+        "%",
+        "10*9/L",
+        "{INR}",
+        "Cel",
+        "/min",
+        "mm[Hg]",
+        "[iU]",
+        "U",
+    }
+)
 _UNIT_DISPLAY = {"10*9/L": "×10⁹/L", "umol/L": "μmol/L", "{INR}": "", "Cel": "℃", "/min": "次/分"}
 _DOSE_UCUM = {"mg": "mg", "g": "g", "mL": "mL", "IU": "[iU]", "U": "[iU]"}
 _FLAG_DISPLAY = {
@@ -74,8 +95,25 @@ _FLAG_DISPLAY = {
     "N": "Normal",
 }
 _ARROWS = {"H": "↑", "HH": "↑↑", "L": "↓", "LL": "↓↓"}
-_CHRONIC_PREFIXES = ("I50", "N18", "E11", "J44", "I10", "I25", "I48", "I12", "D63", "M81",
-                     "E78", "M15", "M17", "K80.2", "D50", "E66", "I27")  # fmt: skip
+_CHRONIC_PREFIXES = (
+    "I50",
+    "N18",
+    "E11",
+    "J44",
+    "I10",
+    "I25",
+    "I48",
+    "I12",
+    "D63",
+    "M81",
+    "E78",
+    "M15",
+    "M17",
+    "K80.2",
+    "D50",
+    "E66",
+    "I27",
+)
 # Timing.repeat for the order frequencies used in the scenarios (HL7 FHIR R4 §2.24.0.26).
 _TIMING: dict[str, dict[str, Any]] = {
     "qd": {"frequency": 1, "period": 1, "periodUnit": "d"},
@@ -318,11 +356,21 @@ class _PatientBuilder:
         else:
             weight = _draw(rng, self.data.labs["vitals"]["weight"]["normal"][sex], 1)
         person = _Person(
-            sex=sex, age=age, birth=birth, name=family + given, family=family, given=given,
-            resident_id=resident_id, phone=phone, region=region, address=address,
-            ethnicity=str(_weighted(rng, people["ethnicities"])), occupation=occupation,
-            marital=marital, weight_kg=weight,
-        )  # fmt: skip
+            sex=sex,
+            age=age,
+            birth=birth,
+            name=family + given,
+            family=family,
+            given=given,
+            resident_id=resident_id,
+            phone=phone,
+            region=region,
+            address=address,
+            ethnicity=str(_weighted(rng, people["ethnicities"])),
+            occupation=occupation,
+            marital=marital,
+            weight_kg=weight,
+        )
         roll = rng.random()
         threshold = 0.0
         for allergy in self.data.scenarios.get("allergies", []):
@@ -341,7 +389,13 @@ class _PatientBuilder:
                     {
                         "use": "usual",
                         "type": {
-                            "coding": [{"system": V2_0203, "code": "MR", "display": "Medical record number"}],
+                            "coding": [
+                                {
+                                    "system": V2_0203,
+                                    "code": "MR",
+                                    "display": "Medical record number",
+                                }
+                            ],
                             "text": "病历号",
                         },
                         "system": MRN_SYSTEM,
@@ -350,13 +404,26 @@ class _PatientBuilder:
                     {
                         "use": "official",
                         "type": {
-                            "coding": [{"system": V2_0203, "code": "NNCHN", "display": "National Person Identifier (China)"}],
+                            "coding": [
+                                {
+                                    "system": V2_0203,
+                                    "code": "NNCHN",
+                                    "display": "National Person Identifier (China)",
+                                }
+                            ],
                             "text": "居民身份证",
                         },
                         "value": person.resident_id,
                     },
                 ],
-                "name": [{"use": "official", "text": person.name, "family": person.family, "given": [person.given]}],
+                "name": [
+                    {
+                        "use": "official",
+                        "text": person.name,
+                        "family": person.family,
+                        "given": [person.given],
+                    }
+                ],
                 "telecom": [{"system": "phone", "value": person.phone, "use": "mobile"}],
                 "gender": person.sex,
                 "birthDate": person.birth.isoformat(),
@@ -380,7 +447,7 @@ class _PatientBuilder:
                     "text": {"married": "已婚", "widowed": "丧偶"}.get(person.marital, "未婚"),
                 },
             }
-        )  # fmt: skip
+        )
 
     # -- clinical building blocks ---------------------------------------------------------
 
@@ -406,16 +473,24 @@ class _PatientBuilder:
             "resourceType": "Encounter",
             "status": "finished" if end is not None else "in-progress",
             "class": {"system": ACT_CODE, "code": class_code, "display": display},
-            "type": [{"text": {"inpatient": "住院", "outpatient": "门诊", "emergency": "急诊"}[kind]}],
+            "type": [
+                {"text": {"inpatient": "住院", "outpatient": "门诊", "emergency": "急诊"}[kind]}
+            ],
             "serviceType": {
                 "coding": [{"system": DEPARTMENT_SYSTEM, "code": dept_code, "display": dept["zh"]}],
                 "text": dept["zh"],
             },
             "subject": {"reference": self.patient_ref},
-            "participant": [{"individual": {"display": dept["attending"] if kind == "inpatient" else dept["resident"]}}],
+            "participant": [
+                {
+                    "individual": {
+                        "display": dept["attending"] if kind == "inpatient" else dept["resident"]
+                    }
+                }
+            ],
             "period": {"start": _iso(start), **({"end": _iso(end)} if end else {})},
             "reasonCode": [{"text": reason}],
-        }  # fmt: skip
+        }
         if kind == "inpatient":
             resource["location"] = [{"location": {"display": f"{dept['ward']} {bed}"}}]
         return self.add(resource)
@@ -434,17 +509,39 @@ class _PatientBuilder:
         resource: dict[str, Any] = {
             "resourceType": "Condition",
             "clinicalStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" if active else "resolved"}]
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active" if active else "resolved",
+                    }
+                ]
             },
             "verificationStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                        "code": "confirmed",
+                    }
+                ]
             },
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": category}]}],
-            "code": {"coding": [{"system": ICD10, "code": diagnosis["icd10"]}], "text": diagnosis["zh"]},
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                            "code": category,
+                        }
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [{"system": ICD10, "code": diagnosis["icd10"]}],
+                "text": diagnosis["zh"],
+            },
             "subject": {"reference": self.patient_ref},
             "onsetDateTime": onset_text,
             "recordedDate": _iso(recorded),
-        }  # fmt: skip
+        }
         if encounter:
             resource["encounter"] = {"reference": encounter}
         return self.add(resource)
@@ -483,15 +580,30 @@ class _PatientBuilder:
         resource: dict[str, Any] = {
             "resourceType": "Observation",
             "status": "final",
-            "category": [{"coding": [{"system": OBS_CATEGORY, "code": "laboratory", "display": "Laboratory"}]}],
-            "code": {"coding": [{"system": LOINC, "code": spec["loinc"], "display": spec["en"]}], "text": spec["zh"]},
+            "category": [
+                {
+                    "coding": [
+                        {"system": OBS_CATEGORY, "code": "laboratory", "display": "Laboratory"}
+                    ]
+                }
+            ],
+            "code": {
+                "coding": [{"system": LOINC, "code": spec["loinc"], "display": spec["en"]}],
+                "text": spec["zh"],
+            },
             "subject": {"reference": self.patient_ref},
             "encounter": {"reference": encounter},
             "effectiveDateTime": _iso(when),
             "issued": _iso(when + timedelta(minutes=50 + self.rng.randrange(40))),
             "valueQuantity": qty(lab.value),
-            "referenceRange": [{"low": qty(low), "high": qty(high), "text": f"{lab.ref} {_unit_text(unit)}".strip()}],
-        }  # fmt: skip
+            "referenceRange": [
+                {
+                    "low": qty(low),
+                    "high": qty(high),
+                    "text": f"{lab.ref} {_unit_text(unit)}".strip(),
+                }
+            ],
+        }
         if lab.flag:
             resource["interpretation"] = [
                 {
@@ -513,14 +625,27 @@ class _PatientBuilder:
             {
                 "resourceType": "Observation",
                 "status": "final",
-                "category": [{"coding": [{"system": OBS_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}],
-                "code": {"coding": [{"system": LOINC, "code": spec["loinc"], "display": spec["en"]}], "text": spec["zh"]},
+                "category": [
+                    {
+                        "coding": [
+                            {
+                                "system": OBS_CATEGORY,
+                                "code": "vital-signs",
+                                "display": "Vital Signs",
+                            }
+                        ]
+                    }
+                ],
+                "code": {
+                    "coding": [{"system": LOINC, "code": spec["loinc"], "display": spec["en"]}],
+                    "text": spec["zh"],
+                },
                 "subject": {"reference": self.patient_ref},
                 "encounter": {"reference": encounter},
                 "effectiveDateTime": _iso(when),
                 "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
             }
-        )  # fmt: skip
+        )
 
     def vitals(self, person: _Person, overrides: dict[str, Any], step: int) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -613,9 +738,12 @@ class _PatientBuilder:
                 "code": {"coding": [{"system": ICD9CM, "code": spec["code"]}], "text": spec["zh"]},
                 "subject": {"reference": self.patient_ref},
                 "encounter": {"reference": encounter},
-                "performedPeriod": {"start": _iso(start), "end": _iso(start + timedelta(minutes=75))},
+                "performedPeriod": {
+                    "start": _iso(start),
+                    "end": _iso(start + timedelta(minutes=75)),
+                },
             }
-        )  # fmt: skip
+        )
 
     def imaging(self, spec: dict[str, Any], encounter: str, start: datetime) -> str:
         modality = str(spec["modality"])
@@ -637,7 +765,12 @@ class _PatientBuilder:
         return self.add(
             {
                 "resourceType": "ImagingStudy",
-                "identifier": [{"system": "urn:dicom:uid", "value": f"urn:oid:2.25.{uuid.UUID(self.uuid()).int}"}],
+                "identifier": [
+                    {
+                        "system": "urn:dicom:uid",
+                        "value": f"urn:oid:2.25.{uuid.UUID(self.uuid()).int}",
+                    }
+                ],
                 "status": "available",
                 "modality": [{"system": DICOM_DCM, "code": modality}],
                 "subject": {"reference": self.patient_ref},
@@ -648,7 +781,7 @@ class _PatientBuilder:
                 "description": spec["zh"],
                 "series": series,
             }
-        )  # fmt: skip
+        )
 
     def allergy(self, person: _Person, recorded: datetime) -> None:
         for allergy in person.allergies:
@@ -656,8 +789,22 @@ class _PatientBuilder:
             self.add(
                 {
                     "resourceType": "AllergyIntolerance",
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
-                    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "confirmed"}]},
+                    "clinicalStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                "code": "active",
+                            }
+                        ]
+                    },
+                    "verificationStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification",
+                                "code": "confirmed",
+                            }
+                        ]
+                    },
                     "type": "allergy",
                     "category": [allergy["category"]],
                     "criticality": allergy["criticality"],
@@ -666,7 +813,7 @@ class _PatientBuilder:
                     "recordedDate": _iso(recorded),
                     "reaction": [{"manifestation": [{"text": reaction}]}],
                 }
-            )  # fmt: skip
+            )
             allergy_reaction = dict(allergy)
             allergy_reaction["reaction"] = reaction
             person.allergies[person.allergies.index(allergy)] = allergy_reaction
@@ -680,7 +827,10 @@ class _PatientBuilder:
                 "resourceType": "DocumentReference",
                 "status": "current",
                 "docStatus": "final",
-                "type": {"coding": [{"system": LOINC, "code": kind.loinc, "display": kind.en}], "text": kind.zh},
+                "type": {
+                    "coding": [{"system": LOINC, "code": kind.loinc, "display": kind.en}],
+                    "text": kind.zh,
+                },
                 "subject": {"reference": self.patient_ref},
                 "date": _iso(when),
                 "author": [{"display": author}],
@@ -696,9 +846,12 @@ class _PatientBuilder:
                         }
                     }
                 ],
-                "context": {"encounter": [{"reference": encounter}], "period": {"start": _iso(start)}},
+                "context": {
+                    "encounter": [{"reference": encounter}],
+                    "period": {"start": _iso(start)},
+                },
             }
-        )  # fmt: skip
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -875,7 +1028,14 @@ def _build_inpatient(
     if via:
         ed_start = admit - timedelta(hours=rng.randint(2, 4))
         ed_ref = builder.encounter("emergency", "emergency", ed_start, admit, via["zh"])
-        builder.condition(via, encounter=ed_ref, recorded=ed_start + timedelta(minutes=20), onset=ed_start - timedelta(hours=values.get("hours", 2)), active=False, category="encounter-diagnosis")  # fmt: skip
+        builder.condition(
+            via,
+            encounter=ed_ref,
+            recorded=ed_start + timedelta(minutes=20),
+            onset=ed_start - timedelta(hours=values.get("hours", 2)),
+            active=False,
+            category="encounter-diagnosis",
+        )
         ed = builder.department("emergency")
         ed_text = _sections(
             "急诊病历",
@@ -1036,7 +1196,10 @@ def _build_inpatient(
     ]
     first_course = _sections(
         "首次病程记录",
-        [f"记录时间:{_time_text(first_time)}", f"{patient_word}{person.name},{values['sex']},{person.age}岁,因“{cc}”于{_time_text(admit)}入院。"],
+        [
+            f"记录时间:{_time_text(first_time)}",
+            f"{patient_word}{person.name},{values['sex']},{person.age}岁,因“{cc}”于{_time_text(admit)}入院。",
+        ],
         [
             ("病例特点", " ".join(f"{n}.{t}" for n, t in enumerate(features, start=1))),
             ("诊断依据", _fill(scenario["basis"], values, where)),
@@ -1045,7 +1208,7 @@ def _build_inpatient(
             ("诊疗计划", _fill(scenario["plan"], values, where)),
         ],
         resident,
-    )  # fmt: skip
+    )
     builder.document("first_course", first_course, encounter, first_time, resident, admit)
 
     course_notes = scenario.get("course") or []
@@ -1119,7 +1282,14 @@ def _build_visit(
         minutes=rng.randint(15, 40) if kind == "outpatient" else rng.randint(120, 360)
     )
     encounter = builder.encounter(kind, dept_code, start, end, visit["diagnosis"]["zh"])
-    builder.condition(visit["diagnosis"], encounter=encounter, recorded=start + timedelta(minutes=15), onset=start - timedelta(days=rng.randint(1, 30)), active=True, category="encounter-diagnosis")  # fmt: skip
+    builder.condition(
+        visit["diagnosis"],
+        encounter=encounter,
+        recorded=start + timedelta(minutes=15),
+        onset=start - timedelta(days=rng.randint(1, 30)),
+        active=True,
+        category="encounter-diagnosis",
+    )
     vitals = builder.vitals(person, visit.get("vitals") or {}, 0)
     for key in ("temp", "hr", "sbp", "dbp"):
         builder.observation_vital(key, vitals[key], encounter, start + timedelta(minutes=5))
@@ -1134,7 +1304,15 @@ def _build_visit(
         for lab in results:
             builder.observation_lab(lab, person, encounter, drawn)
     for spec in visit.get("meds") or []:
-        builder.medication(spec, person, encounter, start + timedelta(minutes=25), active=False, days=spec.get("days"), prescriber=dept["resident"])  # fmt: skip
+        builder.medication(
+            spec,
+            person,
+            encounter,
+            start + timedelta(minutes=25),
+            active=False,
+            days=spec.get("days"),
+            prescriber=dept["resident"],
+        )
     for spec in visit.get("procedures") or []:
         builder.procedure(spec, encounter, start + timedelta(minutes=40))
     if visit.get("imaging"):
@@ -1142,7 +1320,10 @@ def _build_visit(
     writer = _Writer(builder.data, rng)
     text = _sections(
         "急诊病历" if kind == "emergency" else "门诊病历",
-        [f"就诊时间:{_time_text(start)}  科室:{dept['zh']}", f"姓名:{person.name}  性别:{values['sex']}  年龄:{person.age}岁"],
+        [
+            f"就诊时间:{_time_text(start)}  科室:{dept['zh']}",
+            f"姓名:{person.name}  性别:{values['sex']}  年龄:{person.age}岁",
+        ],
         [
             ("主诉", _fill(visit["chief_complaint"], values, where) + "。"),
             ("现病史", _fill(visit["history"], values, where)),
@@ -1153,7 +1334,7 @@ def _build_visit(
             ("处理", _fill(visit["plan"], values, where)),
         ],
         dept["resident"],
-    )  # fmt: skip
+    )
     builder.document(
         "outpatient", text, encounter, end - timedelta(minutes=5), dept["resident"], start
     )

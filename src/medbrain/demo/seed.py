@@ -411,10 +411,14 @@ def _seed_findings(session: Session, linked_patient_id: int | None) -> int:
     if linked_patient_id is not None:
         latest = session.scalar(
             select(m.Observation)
-            .where(m.Observation.patient_id == linked_patient_id, m.Observation.value_num.is_not(None), m.Observation.category == "laboratory")
+            .where(
+                m.Observation.patient_id == linked_patient_id,
+                m.Observation.value_num.is_not(None),
+                m.Observation.category == "laboratory",
+            )
             .order_by(m.Observation.effective_at.desc(), m.Observation.id)
             .limit(1)
-        )  # fmt: skip
+        )
         if latest is not None:
             subject = f"Observation/{latest.fhir_id}"
             count += _save(

@@ -245,6 +245,9 @@ _ADDRESS_LEADS = (
 )
 
 
+_ADDRESS_ANCHOR = re.compile(r"[省市区县旗镇乡路街巷弄村]")
+
+
 class AddressRecognizer:
     """Addresses after a label, or administrative chains (市+区, 路+门牌号) without one."""
 
@@ -255,6 +258,8 @@ class AddressRecognizer:
             Span(m.start(1), m.end(1), "ADDRESS", m.group(1), self.name + ".labelled")
             for m in _ADDRESS_LABELLED.finditer(text)
         ]
+        if not _ADDRESS_ANCHOR.search(text):  # the chain regex is the costly part: skip it
+            return spans
         for m in _ADDRESS_CHAIN.finditer(text):
             if m.end() == m.start():
                 continue

@@ -355,7 +355,7 @@ CATEGORY_INJECTIONS: dict[str, tuple[str, ...]] = {
         "diagnosis_mismatch",
         "operation_date_mismatch",
     ),
-    "copy_paste": ("copy_note",),
+    "copy_paste": ("copy_note", "foreign_name"),
     "content": ("long_complaint", "complaint_no_duration", "hpi_mismatch"),
     "signature": ("unsign_note", "unsign_admission", "unsign_discharge", "unsign_surgery"),
     "diagnosis": (
@@ -374,6 +374,7 @@ CATEGORY_INJECTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 NEEDS_DISCHARGE = {
+    "foreign_name",
     "operation_date_mismatch",
     "drop_discharge_section",
     "late_discharge",
@@ -1052,6 +1053,9 @@ def _inj(name: str, r: dict[str, Any], rng: random.Random) -> bool:
             return False
         i = rng.randrange(len(daily) - 1)
         daily[i + 1]["body"] = daily[i]["body"]
+    elif name == "foreign_name":
+        other = next(n for n in (rng.choice(SURNAMES) + g for g in GIVEN) if n != r["name"])
+        dc["header"][1] = dc["header"][1].replace(f"姓名:{r['name']}", f"姓名:{other}")
     elif name == "long_complaint":
         tail = rng.choice(
             [

@@ -433,6 +433,7 @@ class Deadline(RuleKind):
                         self.stamp_hit(
                             ctx,
                             end,
+                            section=ctx.name(note.kind),
                             doc_type=note.document,
                             target=ctx.name(note.kind),
                             start=start_name,
@@ -509,6 +510,7 @@ class NoteFrequency(RuleKind):
                     self.stamp_hit(
                         ctx,
                         prev.time,
+                        section=ctx.name(prev.kind),
                         doc_type=prev.document,
                         status=ctx.name(status),
                         gap_days=(t1.date() - t0.date()).days,
@@ -542,6 +544,12 @@ def _symptom(complaint: str) -> str:
     if match and match.start() == 0:
         symptom = first[match.end() :]
     symptom = _SYMPTOM_PREFIX_RE.sub("", symptom.strip(_TRAIL))
+    # "摔伤致左髋部疼痛", "外伤后头痛": the symptom is what follows the cause
+    for marker in ("致", "后出现", "后"):
+        head, sep, tail = symptom.partition(marker)
+        if sep and len(tail.strip(_TRAIL)) >= 2 and head:
+            symptom = tail
+            break
     return symptom.strip(_TRAIL)
 
 
@@ -618,6 +626,9 @@ class ChiefComplaint(RuleKind):
 _SEX_RE = re.compile(r"性[ \t]*别[ \t]*:?[ \t]*(?P<v>男|女)")
 _AGE_RE = re.compile(r"年[ \t]*龄[ \t]*:?[ \t]*(?P<v>\d{1,3})[ \t]*岁")
 _SEX_CODE = {"男": "male", "女": "female"}
+_NAME_RE = re.compile(
+    r"姓[ \t]*名[ \t]*:?[ \t]*(?P<v>[\u4e00-\u9fff]{1,4}(?:某某|某)?)(?=[ \t,,;\n]|性|$)"
+)
 
 
 def patient_sex(record: Record, kb: QCKnowledge | None = None) -> str | None:
@@ -650,6 +661,7 @@ class _Value:
     document: str
     quote: str
     span: tuple[int, int] | None
+    section: str = ""
 
 
 _NEG_RE = re.compile(r"否认|无|未发现|未诉|不详|未见|阴性")
@@ -778,6 +790,7 @@ class Consistency(RuleKind):
         return self.hit(
             ctx,
             doc_type=b.document,
+            section=b.section,
             quote=b.quote if b.span else None,
             span=b.span,
             a=a_text or a.quote,
@@ -851,12 +864,12 @@ class Consistency(RuleKind):
         negation = re.compile("|".join(map(re.escape, words))) if words else None
         for note in record.notes(str(spec["note_kind"])):
             doc = record.documents[note.document]
-            spans: list[tuple[int, int]] = []
+            spans: list[tuple[int, int, str]] = []
             if titles:
-                spans = [(s.body_start, s.end) for s in note.sections if s.title in titles]
+                spans = [(x.body_start, x.end, x.title) for x in note.sections if x.title in titles]
             else:
-                spans = [(note.start, note.end)]
-            for s0, e0 in spans:
+                spans = [(note.start, note.end, note.title)]
+            for s0, e0, where in spans:
                 for match in _SIDE_RE.finditer(doc.norm, s0, e0):
                     s = match.start()
                     window = doc.norm[match.end("side") : min(e0, match.end("side") + reach)]
@@ -873,7 +886,7 @@ class Consistency(RuleKind):
                         (
                             match.group("side"),
                             part,
-                            _Value(part, note.document, doc.text[s:e], (s, e)),
+                            _Value(part, note.document, doc.text[s:e], (s, e), where),
                         )
                     )
         return out
@@ -941,6 +954,15 @@ class Consistency(RuleKind):
                 ),
             )
         return [self._pair(ctx, values[0], v) for v in values[1:] if v.value != values[0].value][:1]
+
+    def _check_name(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        """The patient's name (``姓名:``) is the same in every document; another name is
+        text copied from another patient's record."""
+        values = self._labelled_values(record, _NAME_RE)
+        if not values:
+            return []
+        first = next((v for v in values if v.document == "admission"), values[0])
+        return [self._pair(ctx, first, v) for v in values if v.value != first.value][:1]
 
     def _check_operation_date(self, record: Record, ctx: CheckContext) -> list[Finding]:
         """The date written before "…行…术" in the listed sections agrees with the
@@ -1264,6 +1286,11 @@ class LabFollowup(RuleKind):
         return out
 
 
+# Salt and dosage-form words that separate a generic name in an order line
+# ("注射用哌拉西林钠他唑巴坦钠" → "哌拉西林他唑巴坦").
+_SALT_RE = re.compile(r"注射用|钠|钾|盐酸|硫酸|磷酸|甲磺酸|乳糖酸|琥珀酸|酒石酸")
+
+
 class Medication(RuleKind):
     """A listed drug (antimicrobials) ordered must be named in a progress note from
     ``before_hours`` before to ``hours`` after the order (indication documented)."""
@@ -1284,7 +1311,8 @@ class Medication(RuleKind):
         for order in record.orders:
             if order.time is None or any(w in order.text for w in ("停", "DC", "取消")):
                 continue
-            drug = next((d for d in drugs if d in doc.norm[order.start : order.end]), None)
+            plain = _SALT_RE.sub("", doc.norm[order.start : order.end])
+            drug = next((d for d in drugs if d in plain), None)
             if drug is None or drug in seen:
                 continue
             seen.add(drug)

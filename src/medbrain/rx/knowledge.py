@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -268,6 +268,15 @@ class RxKnowledge:
     vocab: Vocab
     messages: Mapping[str, Mapping[str, str]]
     interaction_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    rule_index: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+
+    def relevant_rules(self, family: str, drug_ids: Iterable[str]) -> set[str]:
+        """Ids of ``family`` rules (renal, age, ...) that target any of these drugs."""
+        index = self.rule_index.get(family, {})
+        out: set[str] = set()
+        for drug_id in drug_ids:
+            out.update(index.get(drug_id, ()))
+        return out
 
     def class_name(self, class_id: str, lang: str) -> str:
         entry = self.classes.get(class_id, {})
@@ -945,6 +954,23 @@ def build_knowledge(raw: Mapping[str, Any]) -> RxKnowledge:
         messages[str(key)] = _Row("messages", f"messages.{key}", entry).langs_plain()
 
     versions = sorted({str(raw[f].get("version", "?")) for f in FILES})
+    families = {
+        "renal": _simple_rules("renal", raw["renal"], drugs, classes, "renal"),
+        "hepatic": _simple_rules("hepatic", raw["hepatic"], drugs, classes, "hepatic"),
+        "pregnancy": _simple_rules("pregnancy", raw["pregnancy"], drugs, classes, "level"),
+        "lactation": _simple_rules("lactation", raw["lactation"], drugs, classes, "level"),
+        "age": _simple_rules("age", raw["age"], drugs, classes, "age"),
+        "contraindications": _simple_rules(
+            "contraindications", raw["contraindications"], drugs, classes, "contra"
+        ),
+    }
+    rule_index = {
+        family: {
+            drug.id: frozenset(r.id for r in rules if r.matches(drug.tags))
+            for drug in drugs.values()
+        }
+        for family, rules in families.items()
+    }
     return RxKnowledge(
         version="+".join(versions),
         drugs=drugs,
@@ -959,14 +985,12 @@ def build_knowledge(raw: Mapping[str, Any]) -> RxKnowledge:
         r1_group=r1_group,
         cross_reactivity=tuple(cross),
         allergy_source=alg_row.source(),
-        renal=_simple_rules("renal", raw["renal"], drugs, classes, "renal"),
-        hepatic=_simple_rules("hepatic", raw["hepatic"], drugs, classes, "hepatic"),
-        pregnancy=_simple_rules("pregnancy", raw["pregnancy"], drugs, classes, "level"),
-        lactation=_simple_rules("lactation", raw["lactation"], drugs, classes, "level"),
-        age=_simple_rules("age", raw["age"], drugs, classes, "age"),
-        contraindications=_simple_rules(
-            "contraindications", raw["contraindications"], drugs, classes, "contra"
-        ),
+        renal=families["renal"],
+        hepatic=families["hepatic"],
+        pregnancy=families["pregnancy"],
+        lactation=families["lactation"],
+        age=families["age"],
+        contraindications=families["contraindications"],
         antimicrobial=_antimicrobial(raw["antimicrobial"], drugs),
         incompat_pairs=pairs,
         incompat_vehicles=tuple(vehicles),
@@ -975,6 +999,7 @@ def build_knowledge(raw: Mapping[str, Any]) -> RxKnowledge:
         vocab=vocab,
         messages=messages,
         interaction_index={k: tuple(v) for k, v in index.items()},
+        rule_index=rule_index,
     )
 
 

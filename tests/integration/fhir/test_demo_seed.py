@@ -83,8 +83,12 @@ def test_demo_seed_command_is_idempotent(tmp_path: Path, sqlite_url: str) -> Non
     def run() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "medbrain.cli", "demo", "seed", "--patients", "3", "--json"],
-            capture_output=True, text=True, timeout=300, check=False, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=env,
+        )
 
     first, second = run(), run()
     assert first.returncode == 0, first.stderr

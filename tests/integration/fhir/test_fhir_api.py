@@ -227,3 +227,26 @@ def test_metadata_is_a_capability_statement_behind_login(fhir: Fhir) -> None:
     CapabilityStatement.model_validate(statement)
     types = {r["type"] for r in statement["rest"][0]["resource"]}
     assert {"Patient", "Observation", "DocumentReference"} <= types
+
+
+def test_oversize_bundle_is_413_and_writes_nothing(tmp_path: Path) -> None:
+    settings = Settings(
+        home=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}", max_upload_bytes=4096
+    )
+    app = create_app(settings)
+    with app.state.session_factory() as session, session.begin():
+        session.add(
+            m.User(
+                username="fhir_admin",
+                display_name="admin",
+                role="admin",
+                password_hash=_password_hash(),
+            )
+        )
+    with TestClient(app) as client:
+        small = Fhir(client=client, factory=app.state.session_factory, tokens={})
+        response = _post(small, "admin", FIXTURE.read_bytes())
+        assert response.status_code == 413
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert small.count(m.Patient) == 0
+    app.state.engine.dispose()

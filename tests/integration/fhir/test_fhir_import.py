@@ -208,8 +208,7 @@ def test_later_bundle_may_reference_a_patient_already_in_the_store(
 def test_encounter_of_another_patient_is_refused(session_factory: sessionmaker[Session]) -> None:
     bundle = fixture_bundle()
     condition = resource(bundle, "Condition", 1)  # belongs to the second patient
-    condition["encounter"] = {"reference": resource(bundle, "Encounter")["id"]}
-    condition["encounter"]["reference"] = f"Encounter/{resource(bundle, 'Encounter')['id']}"
+    condition["encounter"] = {"reference": f"Encounter/{resource(bundle, 'Encounter')['id']}"}
     with pytest.raises(InputError) as info:
         _import(session_factory, bundle)
     assert "belongs to a different patient" in info.value.problem
@@ -241,8 +240,15 @@ def test_everything_is_a_valid_r4_bundle_with_the_patients_resources(
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds[0] == "Patient"
     assert kinds.count("Observation") == 4  # the fifth belongs to the second patient
-    assert {"Encounter", "Condition", "MedicationRequest", "AllergyIntolerance", "Procedure",
-            "DocumentReference", "ImagingStudy"} <= set(kinds)  # fmt: skip
+    assert {
+        "Encounter",
+        "Condition",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Procedure",
+        "DocumentReference",
+        "ImagingStudy",
+    } <= set(kinds)
     assert bundle["total"] == len(bundle["entry"])
     assert bundle["entry"][0]["fullUrl"] == f"https://medbrain.example/fhir/Patient/{PATIENT_ID}"
     for entry in bundle["entry"][1:]:
@@ -299,7 +305,7 @@ def test_everything_builds_resources_for_rows_created_without_fhir(
                     route="口服",
                     frequency="tid",
                     days=30,
-                ),  # fmt: skip
+                ),
                 m.AllergyIntolerance(
                     patient_id=patient.id, substance="青霉素", category="medication"
                 ),
@@ -318,6 +324,14 @@ def test_everything_builds_resources_for_rows_created_without_fhir(
     Bundle.model_validate(bundle)
     kinds = sorted(e["resource"]["resourceType"] for e in bundle["entry"])
     assert kinds == sorted(
-        ["Patient", "Encounter", "Observation", "Condition", "MedicationRequest",
-         "AllergyIntolerance", "Procedure", "DocumentReference"]
-    )  # fmt: skip
+        [
+            "Patient",
+            "Encounter",
+            "Observation",
+            "Condition",
+            "MedicationRequest",
+            "AllergyIntolerance",
+            "Procedure",
+            "DocumentReference",
+        ]
+    )

@@ -90,8 +90,19 @@ def test_every_bundle_passes_the_importers_validation(bundles: list[dict[str, An
 def test_default_demo_covers_the_departments_and_visit_kinds() -> None:
     bundles = generate_bundles(60)
     departments = {e["serviceType"]["text"] for e in _resources(bundles, "Encounter")}
-    assert {"心内科", "呼吸内科", "消化内科", "神经内科", "内分泌科", "肾内科", "普外科", "骨科",
-            "妇产科", "儿科", "急诊科"} <= departments  # fmt: skip
+    assert {
+        "心内科",
+        "呼吸内科",
+        "消化内科",
+        "神经内科",
+        "内分泌科",
+        "肾内科",
+        "普外科",
+        "骨科",
+        "妇产科",
+        "儿科",
+        "急诊科",
+    } <= departments
     kinds = Counter(e["class"]["code"] for e in _resources(bundles, "Encounter"))
     assert kinds["IMP"] >= 45 and kinds["AMB"] >= 5 and kinds["EMER"] >= 3
     current = [e for e in _resources(bundles, "Encounter") if e["status"] == "in-progress"]

@@ -54,6 +54,11 @@ def test_think_stream_filter_drops_an_unfinished_block() -> None:
     assert think.feed("答案<think>still thin") + think.flush() == "答案"
 
 
+def state_of(breaker: CircuitBreaker) -> BreakerState:
+    """Read the state through a call, so mypy does not narrow it between assertions."""
+    return breaker.state
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 0.0
@@ -68,13 +73,13 @@ def test_breaker_opens_after_threshold_and_allows_one_trial_after_reset() -> Non
     breaker.record_failure()
     assert breaker.allow()
     breaker.record_failure()
-    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    assert state_of(breaker) is BreakerState.OPEN and not breaker.allow()
     assert breaker.seconds_until_retry() == 10
     clock.now = 10
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state_of(breaker) is BreakerState.HALF_OPEN
     assert breaker.allow() and not breaker.allow()  # exactly one trial
     breaker.record_success()
-    assert breaker.state is BreakerState.CLOSED and breaker.consecutive_failures == 0
+    assert state_of(breaker) is BreakerState.CLOSED and breaker.consecutive_failures == 0
 
 
 def test_breaker_success_resets_the_consecutive_count() -> None:
@@ -82,7 +87,7 @@ def test_breaker_success_resets_the_consecutive_count() -> None:
     breaker.record_failure()
     breaker.record_success()
     breaker.record_failure()
-    assert breaker.state is BreakerState.CLOSED
+    assert state_of(breaker) is BreakerState.CLOSED
 
 
 def test_prompt_files_render_with_documents_in_the_user_message_only() -> None:

@@ -92,3 +92,30 @@ def test_bad_meta_is_422_naming_the_field(
     response = _post(client, tokens["doctor"], body)
     assert response.status_code == 422
     assert response.json()["field"] == "sex"
+
+
+def test_fhir_bundle_body_is_accepted(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    from tests.unit.qc.test_qc_fhir import _bundle
+
+    client, tokens, _ = client_and_tokens
+    response = _post(client, tokens["qc_officer"], {"bundle": _bundle(), "stage": "final"})
+    assert response.status_code == 200, response.text
+    out = response.json()
+    assert out["defects"] == [] and out["skipped"][0]["reason"] == "unknown document type"
+
+
+def test_realtime_now_makes_overdue_notes_defects(
+    client_and_tokens: tuple[TestClient, dict[str, str], Any],
+) -> None:
+    client, tokens, _ = client_and_tokens
+    body = {
+        "documents": {"admission": load_fixture("01_cap_clean")["documents"]["admission"]},
+        "meta": {"admit_time": "2024-03-05 10:20"},
+    }
+    early = _post(client, tokens["doctor"], {**body, "now": "2024-03-05 16:00"}).json()
+    late = _post(client, tokens["doctor"], {**body, "now": "2024-03-05 19:00"}).json()
+    assert early["defects"] == []
+    assert [d["rule_id"] for d in late["defects"]] == ["qc.doc.first-course-missing"]
+    assert _post(client, tokens["doctor"], {**body, "now": "later"}).status_code == 422

@@ -105,3 +105,31 @@ def test_unknown_and_empty_files_are_listed_not_fatal(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     skipped = {s["file"]: s["reason"] for s in json.loads(result.stdout)["skipped"]}
     assert skipped == {"course.txt": "empty file", "xray.dcm": "unknown document type"}
+
+
+GOLDEN = HAND.parent / "golden"
+
+
+def test_cli_output_matches_the_golden_json(tmp_path: Path) -> None:
+    """The whole JSON document (but the timing) is stable; update the golden file on purpose."""
+    for golden in sorted(GOLDEN.glob("*.json")):
+        name, lang = golden.name.split(".")[:2]
+        result = _run(str(HAND / name), "--json", "--lang", lang, cwd=tmp_path)
+        out = json.loads(result.stdout)
+        out.pop("seconds")
+        assert out == json.loads(golden.read_text(encoding="utf-8")), golden.name
+
+
+def test_overrides_reweight_and_bad_overrides_exit_2(tmp_path: Path) -> None:
+    good = tmp_path / "qc.yaml"
+    good.write_text(
+        "rules:\n  - {rule_id: qc.consistency.laterality, deduction: 20}\n", encoding="utf-8"
+    )
+    result = _run(
+        str(HAND / "04_knee_wrong_side"), "--json", "--overrides", str(good), cwd=tmp_path
+    )
+    assert json.loads(result.stdout)["score"] == 75.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {rule_id: qc.x, kind: nope}\n", encoding="utf-8")
+    result = _run(str(HAND / "04_knee_wrong_side"), "--json", "--overrides", str(bad), cwd=tmp_path)
+    assert result.returncode == 2 and "qc.x" in result.stderr and result.stdout == ""

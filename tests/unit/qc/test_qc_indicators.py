@@ -14,14 +14,14 @@ def test_indicators_over_the_hand_written_records() -> None:
         results.append((record, check_record(record, registry(), stage="final")))
     values = {i.id: i for i in compute_indicators(results)}
     pairs = {k: (v.numerator, v.denominator) for k, v in values.items()}
-    assert pairs["admission_24h_rate"] == (15, 16)  # 03: admission note 35 h late
-    assert pairs["surgery_24h_rate"] == (6, 6)
+    assert pairs["admission_24h_rate"] == (19, 20)  # 03: admission note 35 h late
+    assert pairs["surgery_24h_rate"] == (8, 8)
     assert values["discharge_24h_rate"].rate == 1.0
-    assert pairs["copy_paste_rate"] == (1, 16)
-    # six operations and two transfusions; the knee consent was signed after surgery began
-    assert pairs["consent_signed_rate"] == (7, 8)
+    assert pairs["copy_paste_rate"] == (1, 20)
+    # eight operations and two more transfusions; knee consent late, hip transfusion unconsented
+    assert pairs["consent_signed_rate"] == (8, 10)
     grade_a = values["grade_a_rate"]
-    assert grade_a.denominator == 16 and grade_a.numerator == sum(
+    assert grade_a.denominator == 20 and grade_a.numerator == sum(
         1 for _, r in results if r.grade == "甲"
     )
     assert values["admission_24h_rate"].to_dict()["code"] == "MER-TL-01"

@@ -71,3 +71,16 @@ def test_unsigned_documents(doc: str, old: str, new: str, rule: str) -> None:
 def test_signature_styles_are_accepted(signature: str) -> None:
     body = mutate(load_fixture(CAP), "admission", "医师签名:李明", signature)
     assert "qc.sign.admission" not in rule_ids(run(body))
+
+
+def test_another_patients_name_is_copy_paste_from_another_record() -> None:
+    body = mutate(load_fixture(CAP), "discharge", "姓名:王某某", "姓名:刘某某")
+    report = run(body)
+    hits = [d for d in report.defects if d.rule_id == "qc.copy.other-patient"]
+    assert hits and hits[0].category == "copy_paste" and report.veto
+    assert hits[0].evidence[-1].quote == "姓名:刘某某"
+
+
+def test_same_name_with_different_spacing_is_not_another_patient() -> None:
+    body = mutate(load_fixture(CAP), "discharge", "姓名:王某某", "姓名: 王某某")
+    assert "qc.copy.other-patient" not in rule_ids(run(body))

@@ -118,3 +118,15 @@ def test_hospital_overrides_change_the_verdict(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "rx/interactions.yaml: interactions[warfarin-nsaid].severity" in done.stderr
+
+
+def test_cli_output_matches_golden_json() -> None:
+    golden = Path(__file__).with_name("golden")
+    source = golden / "design_example.input.json"
+    for lang in ("zh", "en"):
+        done = _run(str(source), "--json", "--lang", lang)
+        assert done.returncode == 0, done.stderr
+        document = json.loads(done.stdout)
+        document.pop("seconds")
+        expected = json.loads((golden / f"design_example.{lang}.json").read_text(encoding="utf-8"))
+        assert document == expected

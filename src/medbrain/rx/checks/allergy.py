@@ -64,6 +64,7 @@ def check_allergy(ctx: Context) -> list[Finding]:
                 )
             )
             continue
+        allergen_source = class_allergen.source if class_allergen is not None else kb.allergy_source
         if drug_allergen is not None:
             allergen_tags = drug_allergen.tags
             same_classes = {f"class:{c}" for c in drug_allergen.classes & kb.drug_allergy_classes}
@@ -86,7 +87,7 @@ def check_allergy(ctx: Context) -> list[Finding]:
                         "allergy",
                         Severity.CRITICAL,
                         [item],
-                        kb.allergy_source,
+                        allergen_source,
                         "allergy_same",
                         allergen=text,
                     )
@@ -101,7 +102,7 @@ def check_allergy(ctx: Context) -> list[Finding]:
                         "allergy",
                         Severity.CRITICAL,
                         [item],
-                        kb.allergy_source,
+                        allergen_source,
                         "allergy_class",
                         allergen=text,
                         cls=kb.class_name(cls, ctx.lang),

@@ -20,7 +20,10 @@ def check_contraindication(ctx: Context) -> list[Finding]:
     """
     out = []
     labs = ctx.rx.patient.labs
+    relevant = ctx.kb.relevant_rules("contraindications", (i.drug.id for i in ctx.known if i.drug))
     for rule in ctx.kb.contraindications:
+        if rule.id not in relevant:
+            continue
         targets = [i for i in ctx.known if i.drug is not None and rule.matches(i.drug.tags)]
         if not targets:
             continue

@@ -25,7 +25,10 @@ def check_renal(ctx: Context) -> list[Finding]:
     """
     p = ctx.rx.patient
     out = []
+    relevant = ctx.kb.relevant_rules("renal", (i.drug.id for i in ctx.known if i.drug))
     for rule in ctx.kb.renal:
+        if rule.id not in relevant:
+            continue
         for item in ctx.known:
             drug = item.drug
             assert drug is not None
@@ -137,7 +140,10 @@ def check_hepatic(ctx: Context) -> list[Finding]:
     alt = p.labs.get("alt_u_l")
     ratio = alt / ctx.kb.policy.alt_uln_u_l if alt is not None else None
     out = []
+    relevant = ctx.kb.relevant_rules("hepatic", (i.drug.id for i in ctx.known if i.drug))
     for rule in ctx.kb.hepatic:
+        if rule.id not in relevant:
+            continue
         mult = rule.params["alt_uln_multiple"]
         by_alt = ratio is not None and mult is not None and ratio >= mult
         by_cp = p.child_pugh is not None and p.child_pugh in rule.params["child_pugh"]
@@ -167,7 +173,10 @@ def _population(ctx: Context, rules: Sequence[Rule], category: str, active: bool
     if not active:
         return []
     out = []
+    relevant = ctx.kb.relevant_rules(category, (i.drug.id for i in ctx.known if i.drug))
     for rule in rules:
+        if rule.id not in relevant:
+            continue
         for item in ctx.known:
             assert item.drug is not None
             if rule.matches(item.drug.tags):
@@ -216,7 +225,10 @@ def check_age(ctx: Context) -> list[Finding]:
     if age is None:
         return []
     out = []
+    relevant = ctx.kb.relevant_rules("age", (i.drug.id for i in ctx.known if i.drug))
     for rule in ctx.kb.age:
+        if rule.id not in relevant:
+            continue
         below, from_ = rule.params["below_years"], rule.params["from_years"]
         if below is not None and not age < below:
             continue
