@@ -39,7 +39,11 @@ notes_app = typer.Typer(help="Note drafting (入院记录, 病程记录, 出院�
 app.add_typer(notes_app, name="notes")
 demo_app = typer.Typer(help="Synthetic demo data (never real patients)", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
-ct_app = typer.Typer(help="Chest CT: lung nodules, Lung-RADS / Fleischner, report", no_args_is_help=True)
+rare_app = typer.Typer(help="Rare-disease ranking (HPO) and rule packs", no_args_is_help=True)
+app.add_typer(rare_app, name="rare")
+ct_app = typer.Typer(
+    help="Chest CT: lung nodules, Lung-RADS / Fleischner, report", no_args_is_help=True
+)
 app.add_typer(ct_app, name="ct")
 
 P = ParamSpec("P")
@@ -352,6 +356,39 @@ def qc_check(
         typer.echo(f"-{defect['deduction']:g} [{defect['category']}] {defect['message']}")
     for finding in out["needs_review"]:
         typer.echo(f"? [{finding['category']}] {finding['message']}")
+
+
+@rare_app.command("rank")
+@handle_errors
+def rare_rank(
+    case: Annotated[
+        str, typer.Argument(help="Case JSON (or a JSON array of cases), path or -")
+    ],
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    top: Annotated[int, typer.Option("--top", min=1, max=500, help="Candidates to list")] = 20,
+) -> None:
+    """Rank OMIM/Orphanet diseases for HPO terms and/or free text; never a diagnosis."""
+    import time
+
+    from medbrain.rare import default_rare_knowledge, load_index, rank_document
+
+    if lang not in ("zh", "en"):
+        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    name, document = read_json(case)
+    knowledge = default_rare_knowledge()
+    index = load_index()
+    started = time.perf_counter()
+    result = rank_document(document, index, knowledge, top=top, lang=lang, source=name)
+    if as_json:
+        print_json(result)
+        return
+    for item in result if isinstance(result, list) else [result]:
+        for cand in item["candidates"]:
+            typer.echo(f"{cand['rank']:>3} {cand['score']:.3f} {cand['disease_id']} {cand['name']}")
+        for pack in item["rule_packs"]:
+            typer.echo(f"! {pack['message']}")
+    typer.echo(f"{time.perf_counter() - started:.2f} s", err=True)
 
 
 @llm_app.command("serve-local")

@@ -10,5 +10,4 @@ from __future__ import annotations
 
 from medbrain.imaging.io import CTSeries, load_series
 
-
 __all__ = ["CTSeries", "load_series"]

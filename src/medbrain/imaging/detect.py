@@ -83,7 +83,9 @@ class Detector(Protocol):
 
 
 def _log_stack(
-    image: NDArray[np.float32], spacing_zyx: tuple[float, float, float], sigmas_mm: tuple[float, ...]
+    image: NDArray[np.float32],
+    spacing_zyx: tuple[float, float, float],
+    sigmas_mm: tuple[float, ...],
 ) -> tuple[NDArray[np.float32], NDArray[np.int8]]:
     best = np.full(image.shape, -np.inf, dtype=np.float32)
     arg = np.zeros(image.shape, dtype=np.int8)
@@ -105,7 +107,7 @@ def _blobness(
     spacing_zyx: tuple[float, float, float],
 ) -> float:
     """|lambda_min| / |lambda_max| of the Hessian at ``center`` (1 = sphere, 0 = tube/plate)."""
-    half = [int(math.ceil(3 * sigma_mm / s)) + 2 for s in spacing_zyx]
+    half = [math.ceil(3 * sigma_mm / s) + 2 for s in spacing_zyx]
     lo = [max(0, c - h) for c, h in zip(center, half, strict=True)]
     hi = [min(n, c + h + 1) for c, n, h in zip(center, image.shape, half, strict=True)]
     patch = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
@@ -147,7 +149,7 @@ class ClassicalDetector:
         found = ndimage.find_objects(lung_mask.astype(np.uint8))
         if not found or found[0] is None:
             return []
-        pad = [int(math.ceil(2 * max(self.sigmas_mm) / s)) for s in spacing_zyx]
+        pad = [math.ceil(2 * max(self.sigmas_mm) / s) for s in spacing_zyx]
         bbox = tuple(
             slice(max(0, b.start - p), min(n, b.stop + p))
             for b, p, n in zip(found[0], pad, hu.shape, strict=True)
@@ -156,7 +158,7 @@ class ClassicalDetector:
         mask = lung_mask[bbox]
         crop[~mask] = -850.0  # chest wall and mediastinum read as lung: no edge at the pleura
         best, arg = _log_stack(crop, spacing_zyx, self.sigmas_mm)
-        footprint = [max(3, int(round(3.0 / s)) | 1) for s in spacing_zyx]
+        footprint = [max(3, round(3.0 / s) | 1) for s in spacing_zyx]
         peaks = (best == ndimage.maximum_filter(best, size=footprint)) & mask
         peaks &= best > self.min_response
         idx = np.argwhere(peaks)
@@ -230,7 +232,10 @@ class ClassicalDetector:
             p = np.asarray(cand.measurement.center_voxel) * sp
             if any(
                 np.linalg.norm(p - np.asarray(k.measurement.center_voxel) * sp)
-                < max(k.measurement.mean_diameter_mm / 2.0, 3.0)
+                < max(
+                    min(k.measurement.mean_diameter_mm, cand.measurement.mean_diameter_mm) / 2.0,
+                    3.0,
+                )
                 for k in kept
             ):
                 continue

@@ -83,6 +83,10 @@ class CTSeries:
         return float(out[0]), float(out[1]), float(out[2])
 
 
+def _rows3(matrix: NDArray[np.float64]) -> tuple[tuple[float, float, float], ...]:
+    return tuple((float(r[0]), float(r[1]), float(r[2])) for r in matrix)
+
+
 def load_series(path: str | Path) -> CTSeries:
     """Load a DICOM CT series directory or a ``.nii``/``.nii.gz`` file.
 
@@ -126,9 +130,7 @@ def _floats(ds: Any, keyword: str, count: int, file: Path) -> NDArray[np.float64
 
 def load_dicom_dir(directory: Path) -> CTSeries:
     """Load every file of ``directory`` as one CT series (see module References)."""
-    files = sorted(
-        f for f in directory.iterdir() if f.is_file() and not f.name.startswith(".")
-    )
+    files = sorted(f for f in directory.iterdir() if f.is_file() and not f.name.startswith("."))
     files = [f for f in files if f.name.upper() != "DICOMDIR"]
     if not files:
         raise UnreadableImageError(str(directory), "", "directory holds no files")
@@ -180,14 +182,16 @@ def load_dicom_dir(directory: Path) -> CTSeries:
     if np.any(gaps < 1e-3):
         i = int(np.argmin(gaps))
         raise MixedSeriesError(
-            str(positions[i + 1][1]), "ImagePositionPatient (0020,0032)",
+            str(positions[i + 1][1]),
+            "ImagePositionPatient (0020,0032)",
             f"duplicate slice position {z[i + 1]:.2f} mm",
         )
     nominal = float(np.median(gaps))
     if np.any(gaps > 2.0 * nominal):
         i = int(np.argmax(gaps))
         raise MissingSlicesError(
-            str(positions[i + 1][1]), "ImagePositionPatient (0020,0032)",
+            str(positions[i + 1][1]),
+            "ImagePositionPatient (0020,0032)",
             f"gap of {gaps[i]:.2f} mm between slices at {z[i]:.2f} and {z[i + 1]:.2f} mm "
             f"(> 2 x {nominal:.2f} mm): missing slices",
         )
@@ -195,8 +199,16 @@ def load_dicom_dir(directory: Path) -> CTSeries:
     for k, (_, f, ds) in enumerate(positions):
         try:
             raw = ds.pixel_array
-        except (ValueError, RuntimeError, NotImplementedError, AttributeError, TypeError,
-                KeyError, OSError, EOFError) as exc:  # what pixel decoders raise
+        except (
+            ValueError,
+            RuntimeError,
+            NotImplementedError,
+            AttributeError,
+            TypeError,
+            KeyError,
+            OSError,
+            EOFError,
+        ) as exc:  # what pixel decoders raise
             raise UnreadableImageError(
                 str(f), "PixelData (7FE0,0010)", f"cannot decode pixel data ({exc})"
             ) from None
@@ -211,7 +223,7 @@ def load_dicom_dir(directory: Path) -> CTSeries:
         hu=volume,
         spacing_mm=(float(ps0[1]), float(ps0[0]), nominal),
         origin_mm=(float(first[0]), float(first[1]), float(first[2])),
-        direction=tuple(tuple(float(v) for v in row) for row in direction),
+        direction=_rows3(direction),
         series_uid=uids.pop(),
         source=str(directory),
     )
@@ -222,7 +234,7 @@ def load_nifti(file: Path) -> CTSeries:
     import nibabel as nib
 
     try:
-        image = nib.load(str(file))
+        image: Any = nib.load(str(file))
         data = np.asarray(image.get_fdata(dtype=np.float32), dtype=np.float32)
         affine = np.asarray(image.affine, dtype=np.float64)
     except (nib.filebasedimages.ImageFileError, OSError, EOFError, ValueError) as exc:
@@ -244,7 +256,7 @@ def load_nifti(file: Path) -> CTSeries:
         hu=hu,
         spacing_mm=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
         origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
-        direction=tuple(tuple(float(v) for v in row) for row in direction),
+        direction=_rows3(direction),
         series_uid=f"nifti:{file.name}",
         source=str(file),
     )

@@ -52,10 +52,12 @@ def body_mask(hu: NDArray[np.float32]) -> BoolArray:
     body = labels == int(np.argmax(sizes))
     for k in range(body.shape[0]):
         body[k] = ndimage.binary_fill_holes(body[k])
-    return body
+    return np.asarray(body, dtype=bool)
 
 
-def _closing_mm(mask: BoolArray, radius_mm: float, spacing_zyx: tuple[float, float, float]) -> BoolArray:
+def _closing_mm(
+    mask: BoolArray, radius_mm: float, spacing_zyx: tuple[float, float, float]
+) -> BoolArray:
     """Morphological closing with a ball of ``radius_mm`` via two distance transforms."""
     pad = [int(np.ceil(radius_mm / s)) + 1 for s in spacing_zyx]
     padded = np.pad(mask, [(p, p) for p in pad])
@@ -63,7 +65,8 @@ def _closing_mm(mask: BoolArray, radius_mm: float, spacing_zyx: tuple[float, flo
     dilated = outside <= radius_mm
     inside = ndimage.distance_transform_edt(dilated, sampling=spacing_zyx)
     closed = inside > radius_mm
-    return np.asarray(closed[tuple(slice(p, p + s) for p, s in zip(pad, mask.shape, strict=True))])
+    inner = tuple(slice(p, p + s) for p, s in zip(pad, mask.shape, strict=True))
+    return np.asarray(closed[inner], dtype=bool)
 
 
 def segment_lungs(

@@ -74,7 +74,9 @@ def _feret_axes(mask2d: NDArray[np.bool_], sy: float, sx: float) -> tuple[float,
     return long_ + pix, short + pix
 
 
-def _largest_component_at(mask: NDArray[np.bool_], seed: tuple[int, int, int], radius: int) -> NDArray[np.bool_]:
+def _largest_component_at(
+    mask: NDArray[np.bool_], seed: tuple[int, int, int], radius: int
+) -> NDArray[np.bool_]:
     labels, n = ndimage.label(mask)
     if n == 0:
         return mask
@@ -89,8 +91,11 @@ def _largest_component_at(mask: NDArray[np.bool_], seed: tuple[int, int, int], r
 
 
 def _segment(
-    box: NDArray[np.float32], lung: NDArray[np.bool_], center: tuple[int, int, int],
-    threshold: float, radius_vox: float,
+    box: NDArray[np.float32],
+    lung: NDArray[np.bool_],
+    center: tuple[int, int, int],
+    threshold: float,
+    radius_vox: float,
 ) -> tuple[NDArray[np.bool_], float]:
     region = (box > threshold) & lung
     comp = _largest_component_at(region, center, max(1, int(radius_vox * 0.5)))
@@ -123,13 +128,13 @@ def measure_nodule(
     Returns ``None`` when nothing denser than the lung background is found there.
     """
     sz, sy, sx = spacing_zyx
-    half = [int(math.ceil((2.2 * radius_mm + 4.0) / s)) + 1 for s in spacing_zyx]
+    half = [math.ceil((2.2 * radius_mm + 4.0) / s) + 1 for s in spacing_zyx]
     lo = [max(0, c - h) for c, h in zip(center_zyx, half, strict=True)]
     hi = [min(n, c + h + 1) for c, n, h in zip(center_zyx, hu.shape, half, strict=True)]
     sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     box = hu[sl]
     lung = ndimage.binary_dilation(lung_mask[sl], iterations=1)
-    c = tuple(int(v - a) for v, a in zip(center_zyx, lo, strict=True))
+    c = (center_zyx[0] - lo[0], center_zyx[1] - lo[1], center_zyx[2] - lo[2])
     r_vox = radius_mm / min(spacing_zyx)
     core = tuple(slice(max(0, v - 1), v + 2) for v in c)
     smooth = ndimage.gaussian_filter(box, sigma=0.6)
@@ -173,7 +178,7 @@ def measure_nodule(
         scale = min(max(scale, 0.7), 1.3)
         long_, short = long_ * scale, short * scale
     if solid_mm is not None:
-        solid_k = mask[k] & (box[k] > (bg + 40.0) / 2.0)
+        solid_k = mask[k] & (box[k] > (-600.0 + 40.0) / 2.0)  # half-max of GGO vs solid
         sl_, ss_ = _feret_axes(solid_k, sy, sx)
         solid_mm = round((sl_ + ss_) / 2.0, 1) if solid_k.any() else None
     volume_w = np.clip((box - bg) / max(level_total - bg, 1.0), 0.0, 1.0)
@@ -209,4 +214,4 @@ def measure_nodule(
 
 def fleischner_diameter_mm(measurement: Measurement) -> int:
     """Fleischner 2017: average of long and short axis rounded to the nearest millimetre."""
-    return int(math.floor((measurement.long_axis_mm + measurement.short_axis_mm) / 2.0 + 0.5))
+    return math.floor((measurement.long_axis_mm + measurement.short_axis_mm) / 2.0 + 0.5)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from medbrain.core.errors import KnowledgeError
 from medbrain.imaging.detect import Candidate, ClassicalDetector, ClassifierWeights, Detector
@@ -28,11 +29,33 @@ from medbrain.knowledge.loaders import load_yaml
 
 @dataclass(frozen=True, slots=True)
 class DetectOptions:
-    """Run options: language, Fleischner patient risk, and an optional score threshold."""
+    """Run options: language, Fleischner patient risk, an optional score threshold, and the
+    working grid: axes finer than ``working_spacing_mm`` are block-averaged by an integer
+    factor before segmentation and detection (coordinates are mapped back to the input grid).
+    """
 
     lang: str = "zh"
     risk: str = "high"
     threshold: float | None = None
+    working_spacing_mm: float = 1.25
+
+
+def working_grid(
+    hu: NDArray[np.float32], spacing_zyx: tuple[float, float, float], target_mm: float
+) -> tuple[NDArray[np.float32], tuple[float, float, float], tuple[int, int, int]]:
+    """Block-average ``hu`` by integer factors so no axis is finer than about ``target_mm``."""
+    factors = tuple(max(1, round(target_mm / s)) if s < 0.8 * target_mm else 1 for s in spacing_zyx)
+    fz, fy, fx = factors
+    if factors == (1, 1, 1):
+        return hu, spacing_zyx, (1, 1, 1)
+    nz, ny, nx = (n // f for n, f in zip(hu.shape, factors, strict=True))
+    crop = hu[: nz * fz, : ny * fy, : nx * fx]
+    out = np.zeros((nz, ny, nx), dtype=np.float32)
+    for k in range(fz):  # accumulate to keep peak memory at one extra working-size array
+        out += crop[k::fz].reshape(nz, ny, fy, nx, fx).mean(axis=(2, 4), dtype=np.float32)
+    out /= fz
+    spacing = (spacing_zyx[0] * fz, spacing_zyx[1] * fy, spacing_zyx[2] * fx)
+    return out, spacing, (fz, fy, fx)
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +80,11 @@ def default_detector() -> ClassicalDetector:
 def _location(c: Candidate, lungs: LungMasks, spacing_zyx: tuple[float, float, float]) -> str:
     m = c.measurement
     (i0, j0, k0), (i1, j1, k1) = m.bbox_voxel
-    sl = (slice(max(0, k0 - 1), k1 + 2), slice(max(0, j0 - 1), j1 + 2), slice(max(0, i0 - 1), i1 + 2))
+    sl = (
+        slice(max(0, k0 - 1), k1 + 2),
+        slice(max(0, j0 - 1), j1 + 2),
+        slice(max(0, i0 - 1), i1 + 2),
+    )
     wall = lungs.body[sl] & ~lungs.mask[sl]
     box_hu_mask = lungs.mask[sl]
     if wall.any() and box_hu_mask.any():
@@ -67,8 +94,10 @@ def _location(c: Candidate, lungs: LungMasks, spacing_zyx: tuple[float, float, f
         if (box_hu_mask & ~inner & ndimage.binary_dilation(wall, iterations=1)).any():
             # touches the pleura within its bounding box (+1 voxel)
             return "juxtapleural"
-    ci, cj, ck = (int(round(v)) for v in m.center_voxel)
-    side_mask = lungs.sides[ck] == lungs.sides[ck, cj, ci] if lungs.sides[ck, cj, ci] else lungs.mask[ck]
+    ci, cj, ck = (round(v) for v in m.center_voxel)
+    side_mask = (
+        lungs.sides[ck] == lungs.sides[ck, cj, ci] if lungs.sides[ck, cj, ci] else lungs.mask[ck]
+    )
     cols = np.nonzero(side_mask.any(axis=0))[0]
     if cols.size == 0:
         return "peripheral"
@@ -87,27 +116,34 @@ def detect_series(
     """Run the whole pipeline on one series; ``seconds`` is added by the caller."""
     opts = options or DetectOptions()
     det = detector or default_detector()
-    spacing_zyx = series.spacing_zyx
+    hu, spacing_zyx, (fz, fy, fx) = working_grid(
+        series.hu, series.spacing_zyx, opts.working_spacing_mm
+    )
     d = np.asarray(series.direction)
-    x_of_col = series.origin_mm[0] + d[0, 0] * series.spacing_mm[0] * np.arange(series.hu.shape[2])
-    lungs = segment_lungs(series.hu, spacing_zyx, x_of_col=x_of_col)
+    x_of_col = series.origin_mm[0] + d[0, 0] * spacing_zyx[2] * np.arange(hu.shape[2])
+    lungs = segment_lungs(hu, spacing_zyx, x_of_col=x_of_col)
     threshold = opts.threshold if opts.threshold is not None else default_weights().threshold
-    candidates = [c for c in det.detect(series.hu, lungs.mask, spacing_zyx) if c.score >= threshold]
+    candidates = [c for c in det.detect(hu, lungs.mask, spacing_zyx) if c.score >= threshold]
     nodules: list[dict[str, Any]] = []
+    scale = np.asarray([fx, fy, fz], dtype=np.float64)
     for c in candidates:
         m = c.measurement
-        ci, cj, ck = (int(round(v)) for v in m.center_voxel)
-        side_code = int(lungs.sides[ck, cj, ci])
+        wi, wj, wk = (round(v) for v in m.center_voxel)
+        side_code = int(lungs.sides[wk, wj, wi])
+        full = tuple(float(v) for v in (np.asarray(m.center_voxel) + 0.5) * scale - 0.5)
+        center_full = (full[0], full[1], full[2])
         if side_code == 0:
-            x_mm = series.voxel_to_mm(m.center_voxel)[0]
+            x_mm = series.voxel_to_mm(center_full)[0]
             side = "left" if x_mm > float(np.mean(x_of_col)) else "right"
         else:
             side = "left" if side_code == LEFT else "right"
+        lo = [int(v) for v in np.asarray(m.bbox_voxel[0]) * scale]
+        hi = [int(v) for v in (np.asarray(m.bbox_voxel[1]) + 1) * scale - 1]
         nodules.append(
             {
-                "center_mm": [round(v, 1) for v in series.voxel_to_mm(m.center_voxel)],
-                "center_voxel": [ci, cj, ck],
-                "bbox_voxel": [list(m.bbox_voxel[0]), list(m.bbox_voxel[1])],
+                "center_mm": [round(v, 1) for v in series.voxel_to_mm(center_full)],
+                "center_voxel": [round(v) for v in center_full],
+                "bbox_voxel": [lo, hi],
                 "long_axis_mm": m.long_axis_mm,
                 "short_axis_mm": m.short_axis_mm,
                 "mean_diameter_mm": m.mean_diameter_mm,
@@ -130,7 +166,7 @@ def detect_series(
             type=n["type"],
             mean_diameter_mm=n["mean_diameter_mm"],
             solid_component_mm=n["solid_component_mm"],
-            fleischner_mm=int(math.floor((n["long_axis_mm"] + n["short_axis_mm"]) / 2 + 0.5)),
+            fleischner_mm=math.floor((n["long_axis_mm"] + n["short_axis_mm"]) / 2 + 0.5),
         )
         for n in nodules
     ]

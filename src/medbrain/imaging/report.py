@@ -22,7 +22,9 @@ def templates() -> dict[str, dict[str, str]]:
     if not isinstance(rows, dict):
         raise KnowledgeError("imaging/report_text.yaml: needs a 'templates' mapping")
     for key, value in rows.items():
-        if not isinstance(value, dict) or not all(isinstance(value.get(k), str) for k in ("zh", "en")):
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(k), str) for k in ("zh", "en")
+        ):
             raise KnowledgeError(f"imaging/report_text.yaml: {key!r} needs zh and en")
     return rows
 
@@ -52,7 +54,11 @@ def draft_report(
     else:
         lines.append(text("findings.count", lang, count=len(nodules)))
         for n in nodules:
-            place = text(f"lobe.{n['lobe']}", lang) if n.get("lobe") else text(f"side.{n['side']}", lang)
+            place = (
+                text(f"lobe.{n['lobe']}", lang)
+                if n.get("lobe")
+                else text(f"side.{n['side']}", lang)
+            )
             solid = (
                 text("findings.solid", lang, solid=_num(n["solid_component_mm"]))
                 if n.get("solid_component_mm") is not None
@@ -70,7 +76,7 @@ def draft_report(
                     long=_num(n["long_axis_mm"]),
                     short=_num(n["short_axis_mm"]),
                     mean=_num(n["mean_diameter_mm"]),
-                    volume=int(round(n["volume_mm3"])),
+                    volume=round(n["volume_mm3"]),
                     solid=solid,
                     location=text(f"location.{n['location']}", lang),
                 )

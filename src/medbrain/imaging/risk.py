@@ -170,13 +170,22 @@ def fleischner(nodules: list[NoduleForRisk], risk: str = "high", lang: str = "zh
                 return row, n
         return None
 
-    options = [p for p in (pick("solid", solids) if solids else None,
-                           pick("subsolid", subsolids) if subsolids else None) if p is not None]
+    options = [
+        p
+        for p in (
+            pick("solid", solids) if solids else None,
+            pick("subsolid", subsolids) if subsolids else None,
+        )
+        if p is not None
+    ]
     if not options:
         raise KnowledgeError("imaging/fleischner_2017.yaml: no row for this nodule pattern")
     # the most suspicious: part-solid over solid over ground-glass at equal band, then size
     order = {"part-solid": 3, "solid": 2, "ground-glass": 1}
-    row, n = max(options, key=lambda o: (o[1].fleischner_mm >= 6, order.get(o[1].type, 0), o[1].fleischner_mm))
+    row, _n = max(
+        options,
+        key=lambda o: (o[1].fleischner_mm >= 6, order.get(o[1].type, 0), o[1].fleischner_mm),
+    )
     text = row["high" if risk == "high" else "low"]
     return Fleischner(
         category=str(row["rule_id"]).removeprefix("fleischner."),

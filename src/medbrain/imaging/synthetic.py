@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -68,9 +69,9 @@ class SyntheticScan:
     seed: int
 
 
-def _grid(shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float]) -> tuple[
-    NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]
-]:
+def _grid(
+    shape: tuple[int, int, int], spacing_zyx: tuple[float, float, float]
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
     nz, ny, nx = shape
     sz, sy, sx = spacing_zyx
     z = ((np.arange(nz, dtype=np.float32) - (nz - 1) / 2) * sz)[:, None, None]
@@ -105,9 +106,7 @@ def _draw_capsule(
     length2 = float(seg @ seg) or 1e-9
     t = np.clip(((pts - p0) @ seg) / length2, 0.0, 1.0)
     dist = np.linalg.norm(pts - (p0 + t[..., None] * seg), axis=-1)
-    frac = np.clip(radius_mm + 0.5 * float(sp.min()) - dist, 0.0, float(sp.min())) / float(
-        sp.min()
-    )
+    frac = np.clip(radius_mm + 0.5 * float(sp.min()) - dist, 0.0, float(sp.min())) / float(sp.min())
     view = hu[ilo[0] : ihi[0], ilo[1] : ihi[1], ilo[2] : ihi[2]]
     blended = view * (1 - frac) + value * frac
     np.copyto(view, np.maximum(view, blended).astype(np.float32), where=frac > 0)
@@ -149,7 +148,9 @@ def _draw_ellipsoid(
         np.copyto(view, np.maximum(view, blended).astype(np.float32), where=frac > 0)
 
 
-def _random_direction(rng: np.random.Generator, around: NDArray[np.float64], spread_deg: float) -> NDArray[np.float64]:
+def _random_direction(
+    rng: np.random.Generator, around: NDArray[np.float64], spread_deg: float
+) -> NDArray[np.float64]:
     around = around / np.linalg.norm(around)
     while True:
         v = rng.normal(size=3)
@@ -220,7 +221,9 @@ def generate_chest_ct(
     texture = ndimage.gaussian_filter(
         rng.normal(size=tuple(max(4, s // 8) for s in shape)).astype(np.float32), 1.0
     )
-    texture = ndimage.zoom(texture, [s / t for s, t in zip(shape, texture.shape, strict=True)], order=1)
+    texture = ndimage.zoom(
+        texture, [s / t for s, t in zip(shape, texture.shape, strict=True)], order=1
+    )
     hu[lung] = HU_LUNG + 60.0 * texture[lung] / max(float(np.abs(texture).max()), 1e-6) * 0.5
 
     # airway: trachea down the midline, carina, main bronchi towards each hilum
@@ -244,20 +247,36 @@ def generate_chest_ct(
         lateral = np.asarray([0.0, 0.0, np.sign(lc[2])])
         stack: list[tuple[NDArray[np.float64], NDArray[np.float64], float, float, int]] = []
         for k in range(4):
-            base = lateral + np.asarray([(-1.0) ** k * 0.9 * (k < 2), 0.0, 0.0]) + np.asarray(
-                [0.0, 0.5 * ((-1.0) ** (k // 2)), 0.0]
+            base = (
+                lateral
+                + np.asarray([(-1.0) ** k * 0.9 * (k < 2), 0.0, 0.0])
+                + np.asarray([0.0, 0.5 * ((-1.0) ** (k // 2)), 0.0])
             )
             start = hilum + np.asarray([0.0, 0.0, np.sign(lc[2]) * 4.0])
-            stack.append((start, _random_direction(rng, base, 25.0), 4.2 * rng.uniform(0.85, 1.1),
-                           0.16 * fov_x * rng.uniform(0.8, 1.1), 0))
+            stack.append(
+                (
+                    start,
+                    _random_direction(rng, base, 25.0),
+                    4.2 * rng.uniform(0.85, 1.1),
+                    0.16 * fov_x * rng.uniform(0.8, 1.1),
+                    0,
+                )
+            )
         while stack:
             p0, d, r, length, gen = stack.pop()
             p1 = p0 + d * length
             _draw_capsule(vessels, spacing_zyx, center, p0, p1, r, HU_SOFT)
             if gen < 5 and r > 0.6:
                 for _ in range(2):
-                    stack.append((p1, _random_direction(rng, d, 40.0), r * rng.uniform(0.68, 0.8),
-                                  length * rng.uniform(0.65, 0.85), gen + 1))
+                    stack.append(
+                        (
+                            p1,
+                            _random_direction(rng, d, 40.0),
+                            r * rng.uniform(0.68, 0.8),
+                            length * rng.uniform(0.65, 0.85),
+                            gen + 1,
+                        )
+                    )
     vessel_in_lung = lung & (vessels > hu)
     hu[vessel_in_lung] = vessels[vessel_in_lung]
 
@@ -283,7 +302,9 @@ def generate_chest_ct(
         if placement == "juxtapleural" and kind == "ground-glass":
             placement = "peripheral"
         ratio = rng.uniform(0.85, 1.0)
-        semi = np.asarray([diameter / 2 * rng.uniform(0.9, 1.05), diameter / 2 * ratio, diameter / 2 / ratio])
+        semi = np.asarray(
+            [diameter / 2 * rng.uniform(0.9, 1.05), diameter / 2 * ratio, diameter / 2 / ratio]
+        )
         semi[1:] *= (diameter / 2) / ((semi[1] + semi[2]) / 2)  # keep mean axial diameter exact
         r = float(max(semi))
         c_vox = None
@@ -328,12 +349,18 @@ def generate_chest_ct(
         elif kind == "calcified":
             _draw_ellipsoid(hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(350, 700)), True)
         elif kind == "ground-glass":
-            _draw_ellipsoid(hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(-650, -500)), False)
+            _draw_ellipsoid(
+                hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(-650, -500)), False
+            )
         else:
-            _draw_ellipsoid(hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(-650, -520)), False)
+            _draw_ellipsoid(
+                hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(-650, -520)), False
+            )
             frac = rng.uniform(0.35, 0.6)
             solid_mm = round(float(diameter * frac), 1)
-            _draw_ellipsoid(hu, spacing_zyx, center, c_mm, semi * frac, float(rng.uniform(10, 50)), True)
+            _draw_ellipsoid(
+                hu, spacing_zyx, center, c_mm, semi * frac, float(rng.uniform(10, 50)), True
+            )
         side = "left" if c_mm[2] > 0 else "right"
         if placement == "juxtapleural":
             location = "juxtapleural"
@@ -396,10 +423,10 @@ def write_dicom_series(
     (0020,0032) Image Position (Patient) projected on the slice normal, not by name.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+    from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
 
     directory.mkdir(parents=True, exist_ok=True)
-    uid = series_uid or series.series_uid
+    uid: str = series_uid or series.series_uid
     study_uid = _uid(seed, "study")
     frame_uid = _uid(seed, "frame")
     nz, ny, nx = series.hu.shape
@@ -413,7 +440,7 @@ def write_dicom_series(
         meta = FileMetaDataset()
         sop_uid = _uid(seed, f"{uid}-{k}")
         meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop_uid
+        meta.MediaStorageSOPInstanceUID = UID(sop_uid)
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.file_meta = meta
         ds.SOPClassUID = CTImageStorage
@@ -459,4 +486,39 @@ def write_nifti(series: CTSeries, path: Path) -> None:
     affine[:3, :3] = np.diag([-1.0, -1.0, 1.0]) @ d
     affine[:3, 3] = np.diag([-1.0, -1.0, 1.0]) @ np.asarray(series.origin_mm)
     data = np.transpose(series.hu, (2, 1, 0)).astype(np.int16)
-    nib.save(nib.Nifti1Image(data, affine), str(path))
+    image: Any = nib.Nifti1Image(data, affine)  # type: ignore[no-untyped-call]
+    nib.save(image, str(path))
+
+
+def sphere_phantom(
+    diameter_mm: float,
+    spacing_mm: tuple[float, float, float] = (0.7, 0.7, 1.25),
+    value_hu: float = 30.0,
+    *,
+    solid_diameter_mm: float = 0.0,
+    noise_hu: float = 15.0,
+    seed: int = 0,
+) -> tuple[FloatArray, NDArray[np.bool_], tuple[int, int, int]]:
+    """A lung-background block (-850 HU) with one sphere at its centre, blurred and noisy.
+
+    Returns ``(hu [slice, row, col], lung mask, centre [slice, row, col])``; with
+    ``solid_diameter_mm`` a solid (30 HU) core is added, making a part-solid nodule.
+    """
+    rng = np.random.default_rng(seed)
+    sx, sy, sz = spacing_mm
+    spacing_zyx = (sz, sy, sx)
+    extent = diameter_mm + 24.0
+    shape = tuple(math.ceil(extent / s) | 1 for s in spacing_zyx)
+    hu = np.full(shape, HU_LUNG, dtype=np.float32)
+    center = np.asarray([(n - 1) / 2 for n in shape])
+    offset = rng.uniform(-0.3, 0.3, size=3) * np.asarray(spacing_zyx)
+    semi = np.full(3, diameter_mm / 2.0)
+    _draw_ellipsoid(hu, spacing_zyx, center, offset, semi, value_hu, True)
+    if solid_diameter_mm > 0:
+        _draw_ellipsoid(
+            hu, spacing_zyx, center, offset, np.full(3, solid_diameter_mm / 2), 30.0, True
+        )
+    hu = ndimage.gaussian_filter(hu, sigma=[0.6 / s for s in spacing_zyx]).astype(np.float32)
+    hu += rng.normal(0.0, noise_hu, size=shape).astype(np.float32)
+    c = (int(shape[0] // 2), int(shape[1] // 2), int(shape[2] // 2))
+    return hu, np.ones(shape, dtype=bool), c

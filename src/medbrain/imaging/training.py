@@ -40,7 +40,9 @@ def match(
     return None if best is None else best[1]
 
 
-def collect(seeds: range, detector: ClassicalDetector) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def collect(
+    seeds: range, detector: ClassicalDetector
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Feature matrix and 0/1 labels of all candidates over ``seeds``."""
     xs: list[tuple[float, ...]] = []
     ys: list[float] = []
@@ -82,3 +84,83 @@ def fit_logistic(
 
 def logit(p: float) -> float:
     return math.log(p / (1 - p))
+
+
+def evaluate_scan(
+    scan: SyntheticScan, detector: ClassicalDetector
+) -> tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]:
+    """Score one scan: ``(truth (diameter, found at any score), detections (score, truth index))``.
+
+    A detection matched to an already-matched nodule counts as neither hit nor false positive
+    (duplicate), as in the LUNA16 FROC protocol.
+    """
+    lungs = segment_lungs(scan.series.hu, scan.series.spacing_zyx)
+    cands = detector.detect(scan.series.hu, lungs.mask, scan.series.spacing_zyx)
+    used: set[int] = set()
+    dets: list[tuple[float, int | None]] = []
+    for c in cands:  # best first
+        i = match(c.measurement.center_voxel, scan, used)
+        if i is None and match(c.measurement.center_voxel, scan) is not None:
+            continue  # duplicate of a found nodule
+        if i is not None:
+            used.add(i)
+        dets.append((c.score, i))
+    truth = [(n.diameter_mm, i in used) for i, n in enumerate(scan.nodules)]
+    return truth, dets
+
+
+def froc(
+    per_scan: list[tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]],
+    min_mm: float = 0.0,
+    max_mm: float = 1e9,
+    fp_rates: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+) -> dict[float, float]:
+    """Sensitivity at each average false-positive rate per scan (nodules in [min_mm, max_mm))."""
+    events: list[tuple[float, int]] = []  # (score, +1 tp / 0 fp)
+    total = 0
+    for s, (truth, dets) in enumerate(per_scan):
+        keep = {i for i, (d, _) in enumerate(truth) if min_mm <= d < max_mm}
+        total += len(keep)
+        for score, i in dets:
+            if i is None:
+                events.append((score, 0))
+            elif i in keep:
+                events.append((score, 1))
+        del s
+    events.sort(key=lambda e: -e[0])
+    n_scans = max(len(per_scan), 1)
+    out: dict[float, float] = {}
+    for rate in fp_rates:
+        tp = fp = 0
+        best = 0
+        for _, hit in events:
+            if hit:
+                tp += 1
+            else:
+                fp += 1
+                if fp / n_scans > rate:
+                    break
+            best = tp
+        out[rate] = best / total if total else float("nan")
+    return out
+
+
+def operating_point(
+    per_scan: list[tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]],
+    threshold: float,
+    min_mm: float = 0.0,
+    max_mm: float = 1e9,
+) -> tuple[float, float]:
+    """(sensitivity, false positives per scan) at a score threshold."""
+    hits = total = fps = 0
+    for truth, dets in per_scan:
+        keep = {i for i, (d, _) in enumerate(truth) if min_mm <= d < max_mm}
+        total += len(keep)
+        for score, i in dets:
+            if score < threshold:
+                continue
+            if i is None:
+                fps += 1
+            elif i in keep:
+                hits += 1
+    return (hits / total if total else float("nan")), fps / max(len(per_scan), 1)

@@ -657,10 +657,7 @@ class LLMGateway:
         else:
             response_format = None
         instructed = self._with_schema_instruction(prompt, json_schema)
-        try:
-            messages, deid = await self._prepare(instructed, known)
-        except LLMUnavailable as exc:  # pragma: no cover - _prepare does no I/O that raises it
-            return self._fallback(fallback(), exc.reason, exc.detail, 0, started)
+        messages, deid = await self._prepare(instructed, known)
         attempts = 0
         last_reason = FallbackReason.INVALID_OUTPUT
         last_detail = ""

@@ -544,6 +544,7 @@ def _symptom(complaint: str) -> str:
     if match and match.start() == 0:
         symptom = first[match.end() :]
     symptom = _SYMPTOM_PREFIX_RE.sub("", symptom.strip(_TRAIL))
+    symptom = symptom.rstrip("0123456789+.～~-")
     # "摔伤致左髋部疼痛", "外伤后头痛": the symptom is what follows the cause
     for marker in ("致", "后出现", "后"):
         head, sep, tail = symptom.partition(marker)

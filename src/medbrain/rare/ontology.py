@@ -39,7 +39,7 @@ def hpo_id(number: int) -> str:
     return f"HP:{number:07d}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PhenotypeIndex:
     """Dense arrays over terms and diseases for vectorised ranking.
 

@@ -31,6 +31,7 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -136,18 +137,9 @@ def probabilities(total: FloatArray, temperature: float) -> FloatArray:
     return result
 
 
-_SIZE_CACHE: dict[int, FloatArray] = {}
-
-
 def _log_sizes(index: PhenotypeIndex) -> FloatArray:
-    # Derived from the (immutable) index; keyed by identity so it is computed once per index.
-    cached = _SIZE_CACHE.get(id(index))
-    if cached is None:
-        sizes = np.array([len(t) for t in index.disease_terms], dtype=np.float64)
-        cached = np.log1p(sizes)
-        _SIZE_CACHE.clear()
-        _SIZE_CACHE[id(index)] = cached
-    return cached
+    result: FloatArray = np.log1p(index.disease_sizes)
+    return result
 
 
 def _disease_side(index: PhenotypeIndex, observed_rows: list[int]) -> FloatArray:
@@ -164,6 +156,7 @@ def _disease_side(index: PhenotypeIndex, observed_rows: list[int]) -> FloatArray
     return result
 
 
+@lru_cache(maxsize=8)
 def _onset_mismatch(index: PhenotypeIndex, age_years: float) -> FloatArray:
     """1.0 where every annotated onset is later than the patient's age, else 0."""
     out = np.zeros(index.n_diseases, dtype=np.float64)
@@ -174,6 +167,7 @@ def _onset_mismatch(index: PhenotypeIndex, age_years: float) -> FloatArray:
     return out
 
 
+@lru_cache(maxsize=2)
 def _x_recessive_only(index: PhenotypeIndex) -> FloatArray:
     out = np.zeros(index.n_diseases, dtype=np.float64)
     for column, modes in enumerate(index.inheritance):

@@ -31,7 +31,9 @@ def test_hand_record_yields_exactly_the_expected_defects(folder: Path) -> None:
     expected = _expected(folder)
     report = check_record(read_record_dir(folder), registry(), stage=str(expected["stage"]))
     findings: list[Finding] = [*report.defects, *report.needs_review]
-    assert sorted({f.category for f in findings}) == sorted(expected["categories"])
+    assert sorted({f.category for f in report.defects}) == sorted(expected["categories"])
+    # low-confidence findings may wait for a reviewer only where the fixture says so
+    assert {f.category for f in report.needs_review} <= set(expected.get("review", []))
     for rule_id in expected.get("rule_ids", []):
         assert rule_id in {f.rule_id for f in findings}
     if not expected["categories"]:

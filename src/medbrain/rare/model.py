@@ -1,0 +1,133 @@
+"""Rare-disease case input (DESIGN.md §3 ``medbrain rare rank``) and its validation.
+
+A case is ``{"hpo": [...], "excluded_hpo": [...], "text": "...", "sex": "...",
+"age_years": 70}``; every field is optional but at least one phenotype must remain after
+reading ``hpo`` and ``text``. Unknown ids are refused (all listed at once); obsolete ids are
+mapped to their replacement (``replaced_by`` in HPO) and reported.
+
+References
+----------
+- Köhler S, et al. The Human Phenotype Ontology in 2021. Nucleic Acids Res 2021;49:D1207-17
+  (obsolete terms carry ``replaced_by``).
+- GA4GH Phenopacket schema v2: ``phenotypicFeatures[].excluded``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from medbrain.core.errors import InputError
+from medbrain.core.i18n import t
+from medbrain.rare.knowledge import RareKnowledge
+from medbrain.rare.ontology import PhenotypeIndex, hpo_id
+from medbrain.rare.text import TextMatch, extract_phenotypes
+
+HPO_PATTERN = re.compile(r"^HP:\d{7}$")
+SEXES = {"male": "male", "m": "male", "男": "male", "female": "female", "f": "female",
+         "女": "female", "other": "other", "unknown": "unknown", "": "unknown"}
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """An obsolete id from the input and the current term used instead."""
+
+    obsolete: str
+    replacement: str
+
+
+@dataclass(frozen=True, slots=True)
+class RareCase:
+    """A validated case: current HPO term numbers, observed and excluded."""
+
+    observed: tuple[int, ...]
+    excluded: tuple[int, ...]
+    sex: str | None = None
+    age_years: float | None = None
+    replaced: tuple[Replacement, ...] = ()
+    text_matches: tuple[TextMatch, ...] = field(default=())
+
+
+def _ids(
+    raw: Any, source: str, name: str, index: PhenotypeIndex, lang: str
+) -> tuple[list[int], list[Replacement]]:
+    if raw is None:
+        return [], []
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise InputError(source, name, t("rare.error.not_list", lang))
+    malformed = [x for x in raw if not HPO_PATTERN.match(x.strip())]
+    if malformed:
+        raise InputError(source, name, t("rare.error.bad_id", lang, ids=", ".join(malformed)))
+    numbers: list[int] = []
+    replaced: list[Replacement] = []
+    unknown: list[str] = []
+    dead: list[str] = []
+    for text in raw:
+        number = int(text.strip()[3:])
+        if number in index.term_row:
+            numbers.append(number)
+        elif number in index.replaced_by:
+            target = index.replaced_by[number]
+            new = int(target[3:]) if target and HPO_PATTERN.match(target) else None
+            if new is None or new not in index.term_row:
+                dead.append(text.strip())
+            else:
+                numbers.append(new)
+                replaced.append(Replacement(text.strip(), hpo_id(new)))
+        else:
+            unknown.append(text.strip())
+    if unknown:
+        raise InputError(source, name, t("rare.error.unknown", lang, ids=", ".join(unknown)))
+    if dead:
+        raise InputError(source, name, t("rare.error.obsolete", lang, ids=", ".join(dead)))
+    return numbers, replaced
+
+
+def parse_case(
+    document: Any,
+    index: PhenotypeIndex,
+    knowledge: RareKnowledge,
+    *,
+    source: str = "case",
+    prefix: str = "",
+    lang: str = "zh",
+) -> RareCase:
+    """Validate one case document; raise :class:`InputError` naming the field."""
+    if not isinstance(document, dict):
+        raise InputError(source, prefix or "$", t("rare.error.not_object", lang))
+    observed, replaced = _ids(document.get("hpo"), source, f"{prefix}hpo", index, lang)
+    excluded, replaced2 = _ids(
+        document.get("excluded_hpo"), source, f"{prefix}excluded_hpo", index, lang
+    )
+    matches: list[TextMatch] = []
+    text = document.get("text")
+    if text is not None:
+        if not isinstance(text, str):
+            raise InputError(source, f"{prefix}text", t("rare.error.text", lang))
+        matches = extract_phenotypes(text, index, knowledge)
+    for m in matches:
+        (excluded if m.excluded else observed).append(int(m.hpo[3:]))
+    sex_raw = document.get("sex")
+    sex = None
+    if sex_raw is not None:
+        if not isinstance(sex_raw, str) or sex_raw.strip().lower() not in SEXES:
+            raise InputError(source, f"{prefix}sex", t("rare.error.sex", lang))
+        sex = SEXES[sex_raw.strip().lower()]
+    age = document.get("age_years")
+    if age is not None and (
+        isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 130
+    ):
+        raise InputError(source, f"{prefix}age_years", t("rare.error.age", lang))
+    observed_unique = tuple(dict.fromkeys(observed))
+    excluded_unique = tuple(n for n in dict.fromkeys(excluded) if n not in observed_unique)
+    if not observed_unique:
+        raise InputError(source, f"{prefix}hpo", t("rare.error.empty", lang))
+    return RareCase(
+        observed=observed_unique,
+        excluded=excluded_unique,
+        sex=sex,
+        age_years=float(age) if age is not None else None,
+        replaced=tuple(replaced + replaced2),
+        text_matches=tuple(matches),
+    )

@@ -1,0 +1,173 @@
+"""Benchmark ``medbrain ct detect`` (a script; not collected by pytest).
+
+Run: ``.venv/bin/python tests/bench/bench_ct.py [--seeds 20] [--full-size 512 --slices 300]``
+
+1. Speed and memory: a 512x512x~300 synthetic chest CT (0.7 x 0.7 x 1.0 mm) is written as a
+   DICOM series and ``medbrain ct detect DIR --json`` runs on it in a subprocess; prints the
+   wall time, the ``seconds`` it reports and the child's peak RSS. Issue 4's target is
+   <= 10 s and <= 4 GB on 2 CPU cores; nothing here asserts it.
+2. Accuracy: over held-out seeds (``medbrain.imaging.training.EVAL_SEEDS``, never used to fit
+   the classifier) prints sensitivity / false positives per scan at the operating threshold,
+   the FROC points (sensitivity at 1/8 ... 8 FP/scan) and the CPM (their mean), for nodules
+   3-4 mm and >= 4 mm, next to a baseline measured in the same run: HU threshold (-500) +
+   connected components scored by compactness. Also the mean-diameter error for matched
+   nodules >= 6 mm and the type accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from medbrain.imaging.detect import threshold_baseline
+from medbrain.imaging.lungs import segment_lungs
+from medbrain.imaging.pipeline import default_detector, default_weights
+from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct, write_dicom_series
+from medbrain.imaging.training import EVAL_SEEDS, SCAN_KWARGS, froc, match, operating_point
+
+FP_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+PerScan = tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]
+
+
+def speed(size: int, slices: int) -> None:
+    spacing = (350.0 / size, 350.0 / size, 1.0)
+    started = time.perf_counter()
+    scan = generate_chest_ct(
+        9001,
+        shape=(slices, size, size),
+        spacing_mm=spacing,
+        n_nodules=8,
+        diameter_range_mm=(3.0, 30.0),
+    )
+    generated = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        write_dicom_series(scan.series, Path(tmp) / "ct", seed=9001)
+        del scan
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "medbrain.cli", "ct", "detect", str(Path(tmp) / "ct"), "--json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if proc.returncode != 0:
+        print(f"ct detect failed: {proc.stderr.strip()}")
+        return
+    out = json.loads(proc.stdout)
+    print(
+        f"full scan {size}x{size}x{slices} at {spacing[0]:.2f}x{spacing[1]:.2f}x{spacing[2]:.2f} mm "
+        f"(generated in {generated:.1f} s)"
+    )
+    print(
+        f"  end to end (process, DICOM load included): {wall:6.2f} s   reported seconds: "
+        f"{out['seconds']:6.2f} s   peak RSS: {max(peak_kib, before) / 1024 / 1024:5.2f} GB   "
+        f"nodules listed: {len(out['nodules'])}"
+    )
+
+
+def evaluate(scan: SyntheticScan) -> tuple[PerScan, PerScan, list[tuple[float, float, str, str]]]:
+    """(classical, baseline, [(true mm, measured mm, true type, measured type)])."""
+    hu, sp = scan.series.hu, scan.series.spacing_zyx
+    lungs = segment_lungs(hu, sp)
+    used: set[int] = set()
+    dets: list[tuple[float, int | None]] = []
+    pairs: list[tuple[float, float, str, str]] = []
+    for c in default_detector().detect(hu, lungs.mask, sp):
+        i = match(c.measurement.center_voxel, scan, used)
+        if i is None and match(c.measurement.center_voxel, scan) is not None:
+            continue
+        if i is not None:
+            used.add(i)
+            n = scan.nodules[i]
+            pairs.append(
+                (n.diameter_mm, c.measurement.mean_diameter_mm, n.type, c.measurement.type)
+            )
+        dets.append((c.score, i))
+    truth = [(n.diameter_mm, i in used) for i, n in enumerate(scan.nodules)]
+    used_b: set[int] = set()
+    dets_b: list[tuple[float, int | None]] = []
+    for center, score in threshold_baseline(hu, lungs.mask, sp):
+        i = match(center, scan, used_b)
+        if i is None and match(center, scan) is not None:
+            continue
+        if i is not None:
+            used_b.add(i)
+        dets_b.append((score, i))
+    truth_b = [(n.diameter_mm, i in used_b) for i, n in enumerate(scan.nodules)]
+    return (truth, dets), (truth_b, dets_b), pairs
+
+
+def table(label: str, results: list[PerScan], threshold: float | None) -> None:
+    for lo, hi, name in ((3.0, 4.0, "3-4 mm"), (4.0, 1e9, ">=4 mm")):
+        points = froc(results, lo, hi, FP_RATES)
+        cpm = float(np.mean(list(points.values())))
+        row = "  ".join(f"{v:4.2f}" for v in points.values())
+        op = ""
+        if threshold is not None:
+            sens, fps = operating_point(results, threshold, lo, hi)
+            op = f"  @thr {threshold:.2f}: sens {sens:4.2f}, {fps:4.2f} FP/scan"
+        print(f"  {label:<22} {name:>7}  FROC {row}  CPM {cpm:4.2f}{op}")
+
+
+def accuracy(n_seeds: int) -> None:
+    seeds = list(EVAL_SEEDS)[:n_seeds]
+    ours: list[PerScan] = []
+    base: list[PerScan] = []
+    pairs: list[tuple[float, float, str, str]] = []
+    started = time.perf_counter()
+    for seed in seeds:
+        a, b, p = evaluate(generate_chest_ct(seed, **SCAN_KWARGS))  # type: ignore[arg-type]
+        ours.append(a)
+        base.append(b)
+        pairs.extend(p)
+    elapsed = time.perf_counter() - started
+    n_truth = sum(len(t) for t, _ in ours)
+    print(
+        f"held-out seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} scans 128x128x96 at 2.5 mm, "
+        f"{n_truth} nodules), {elapsed / len(seeds):.2f} s/scan incl. generation"
+    )
+    print(f"  {'':<22} {'':>7}  FP/scan  " + "  ".join(f"{r:>4g}" for r in FP_RATES))
+    table("classical (LoG+Hessian)", ours, default_weights().threshold)
+    table("baseline (HU+CC)", base, None)
+    big = [(t, m) for t, m, _, _ in pairs if t >= 6.0]
+    if big:
+        err = np.abs(np.asarray([m - t for t, m in big]))
+        print(
+            f"  mean-diameter |error| for matched nodules >= 6 mm: mean {err.mean():.2f} mm, "
+            f"median {np.median(err):.2f} mm, within 1 mm {np.mean(err <= 1.0):.0%} (n={len(big)})"
+        )
+    if pairs:
+        ok = sum(1 for _, _, t, m in pairs if t == m)
+        print(f"  type accuracy (matched): {ok / len(pairs):.0%} (n={len(pairs)})")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--full-size", type=int, default=512)
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    print(f"python {platform.python_version()} on {platform.machine()}")
+    if not args.skip_speed:
+        speed(args.full_size, args.slices)
+    accuracy(args.seeds)
+
+
+if __name__ == "__main__":
+    main()
