@@ -361,9 +361,7 @@ def qc_check(
 @rare_app.command("rank")
 @handle_errors
 def rare_rank(
-    case: Annotated[
-        str, typer.Argument(help="Case JSON (or a JSON array of cases), path or -")
-    ],
+    case: Annotated[str, typer.Argument(help="Case JSON (or a JSON array of cases), path or -")],
     as_json: JsonOpt = False,
     lang: LangOpt = "zh",
     top: Annotated[int, typer.Option("--top", min=1, max=500, help="Candidates to list")] = 20,
@@ -502,7 +500,7 @@ def demo_seed(
 def notes_draft(
     bundle: Annotated[str, typer.Argument(help="FHIR R4 Bundle of one patient (path or -)")],
     note_type: Annotated[
-        str, typer.Option("--type", help="admission | progress | discharge")
+        str, typer.Option("--type", help="admission | first_course | progress | discharge")
     ] = "admission",
     as_json: JsonOpt = False,
     lang: LangOpt = "zh",

@@ -28,7 +28,7 @@ from medbrain.api.routers import (
 from medbrain.core.config import Settings
 from medbrain.core.i18n import t
 from medbrain.store import migrate
-from medbrain.store.db import make_engine, make_session_factory
+from medbrain.store.db import make_engine, make_read_session_factory, make_session_factory
 
 log = logging.getLogger("medbrain.access")
 
@@ -146,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.read_session_factory = make_read_session_factory(engine)
     problems.install(app)
 
     @app.middleware("http")

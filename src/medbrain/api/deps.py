@@ -41,8 +41,21 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_db(request: Request) -> Iterator[Session]:
+    """A read-only transaction (no SQLite write lock), for requests and checks that only read.
+
+    Falls back to the ordinary factory for an app built without a read factory.
+    """
+    factory: sessionmaker[Session] = getattr(
+        request.app.state, "read_session_factory", request.app.state.session_factory
+    )
+    with factory() as session, session.begin():
+        yield session
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_db, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_db, scope="function")]
 
 
 RowId = Annotated[int, PathParam(ge=1, le=ROW_ID_MAX, description="Database id")]
@@ -82,7 +95,7 @@ _cookie_scheme = APIKeyCookie(
 
 async def get_principal(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: LangDep,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)] = None,
     _cookie: Annotated[str | None, Depends(_cookie_scheme)] = None,
@@ -184,3 +197,28 @@ def get_auditor(session: SessionDep, principal: CurrentUser) -> Auditor:
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadAuditor:
+    """Audits a read in its own short write transaction, committed before the data is returned.
+
+    Read endpoints use :data:`ReadSessionDep`, which cannot write; recording the read
+    separately keeps the audit chain's lock (SQLite's write lock, PostgreSQL's advisory lock)
+    held for one insert rather than for the whole request. If the entry cannot be written the
+    request fails, so no patient data leaves without its audit entry.
+    """
+
+    factory: sessionmaker[Session]
+    principal: Principal
+
+    def record(self, action: str, resource: str, detail: dict[str, Any] | None = None) -> None:
+        with self.factory() as session, session.begin():
+            Auditor(session=session, principal=self.principal).record(action, resource, detail)
+
+
+def get_read_auditor(request: Request, principal: CurrentUser) -> ReadAuditor:
+    return ReadAuditor(factory=request.app.state.session_factory, principal=principal)
+
+
+ReadAuditDep = Annotated[ReadAuditor, Depends(get_read_auditor)]

@@ -36,6 +36,7 @@ FEATURES = (
     "log_diameter",
     "peak_hu",
     "mean_hu",
+    "size_ratio",
 )
 
 
@@ -48,20 +49,35 @@ class Candidate:
     features: tuple[float, ...]
 
 
+def quadratic_expand(z: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``[z_i] + [z_i * z_j for i <= j]`` per row (second-order logistic model)."""
+    n = z.shape[1]
+    cols = [z] + [(z[:, i] * z[:, j])[:, None] for i in range(n) for j in range(i, n)]
+    return np.concatenate(cols, axis=1)
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifierWeights:
-    """Logistic model ``p = 1 / (1 + exp(-(bias + sum(w_i * (f_i - mean_i) / std_i))))``."""
+    """Second-order logistic model on standardised features.
+
+    ``z0 = (f - base_mean) / base_std``; ``e = quadratic_expand(z0)``;
+    ``p = 1 / (1 + exp(-(bias + sum(w * (e - mean) / std))))``.
+    """
 
     bias: float
     weights: tuple[float, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
     threshold: float
+    base_mean: tuple[float, ...] = ()
+    base_std: tuple[float, ...] = ()
 
     def score(self, features: tuple[float, ...]) -> float:
-        z = self.bias + sum(
-            w * (f - m) / s
-            for w, f, m, s in zip(self.weights, features, self.mean, self.std, strict=True)
+        f = np.asarray([features], dtype=np.float64)
+        if self.base_mean:
+            f = quadratic_expand((f - np.asarray(self.base_mean)) / np.asarray(self.base_std))
+        z = self.bias + float(
+            (((f - np.asarray(self.mean)) / np.asarray(self.std)) @ np.asarray(self.weights))[0]
         )
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
@@ -155,8 +171,10 @@ class ClassicalDetector:
             for b, p, n in zip(found[0], pad, hu.shape, strict=True)
         )
         crop = np.clip(hu[bbox], -1000.0, 100.0).astype(np.float32)
-        mask = lung_mask[bbox]
-        crop[~mask] = -850.0  # chest wall and mediastinum read as lung: no edge at the pleura
+        # chest wall, mediastinum and the one-voxel partial-volume pleural rim read as lung:
+        # no edge and no bright shell at the pleura
+        mask = ndimage.binary_erosion(lung_mask[bbox])
+        crop[~mask] = -850.0
         best, arg = _log_stack(crop, spacing_zyx, self.sigmas_mm)
         footprint = [max(3, round(3.0 / s) | 1) for s in spacing_zyx]
         peaks = (best == ndimage.maximum_filter(best, size=footprint)) & mask
@@ -189,6 +207,11 @@ class ClassicalDetector:
         out: list[tuple[Measurement, tuple[float, ...]]] = []
         taken: list[tuple[NDArray[np.float64], float]] = []
         sp = np.asarray(spacing_zyx)
+        # Hessian on the lung-only image, so the chest wall does not flatten juxtapleural blobs
+        inner = ndimage.binary_erosion(lung_mask)
+        masked = np.where(inner, np.clip(hu, -1000.0, 100.0), np.float32(-850.0)).astype(
+            np.float32
+        )
         for center, response, sigma in self.candidate_points(hu, lung_mask, spacing_zyx):
             c_mm = np.asarray(center) * sp
             if any(np.linalg.norm(c_mm - q) < rq for q, rq in taken):
@@ -197,7 +220,7 @@ class ClassicalDetector:
             m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius)
             if m is None or m.voxels < 2:
                 continue
-            blob = _blobness(hu, center, sigma, spacing_zyx)
+            blob = _blobness(masked, center, sigma, spacing_zyx)
             mz = np.asarray(m.center_voxel[::-1]) * sp
             taken.append((mz, max(2.0, min(m.mean_diameter_mm / 2.0, radius))))
             feats = (
@@ -208,6 +231,7 @@ class ClassicalDetector:
                 math.log(max(m.mean_diameter_mm, 0.5)),
                 min(m.peak_hu, 500.0) / 100.0,
                 min(m.mean_hu, 500.0) / 100.0,
+                min(m.mean_diameter_mm / (2.0 * radius), 5.0),
             )
             out.append((m, feats))
             if len(out) >= self.max_candidates:

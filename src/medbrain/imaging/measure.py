@@ -133,7 +133,7 @@ def measure_nodule(
     hi = [min(n, c + h + 1) for c, n, h in zip(center_zyx, hu.shape, half, strict=True)]
     sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     box = hu[sl]
-    lung = ndimage.binary_dilation(lung_mask[sl], iterations=1)
+    lung = lung_mask[sl]  # closed along the pleura: holds juxtapleural nodules, not the wall
     c = (center_zyx[0] - lo[0], center_zyx[1] - lo[1], center_zyx[2] - lo[2])
     r_vox = radius_mm / min(spacing_zyx)
     core = tuple(slice(max(0, v - 1), v + 2) for v in c)

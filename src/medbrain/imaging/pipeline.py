@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from medbrain.core.errors import KnowledgeError
 from medbrain.imaging.detect import Candidate, ClassicalDetector, ClassifierWeights, Detector
+from medbrain.imaging.errors import NoLungsError
 from medbrain.imaging.io import CTSeries
 from medbrain.imaging.lungs import LEFT, LungMasks, segment_lungs
 from medbrain.imaging.report import draft_report
@@ -68,6 +69,8 @@ def default_weights() -> ClassifierWeights:
             mean=tuple(float(v) for v in data["mean"]),
             std=tuple(float(v) for v in data["std"]),
             threshold=float(data["threshold"]),
+            base_mean=tuple(float(v) for v in data.get("base_mean", ())),
+            base_std=tuple(float(v) for v in data.get("base_std", ())),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise KnowledgeError(f"imaging/detector_classical.yaml: {exc}") from None
@@ -121,7 +124,10 @@ def detect_series(
     )
     d = np.asarray(series.direction)
     x_of_col = series.origin_mm[0] + d[0, 0] * spacing_zyx[2] * np.arange(hu.shape[2])
-    lungs = segment_lungs(hu, spacing_zyx, x_of_col=x_of_col)
+    try:
+        lungs = segment_lungs(hu, spacing_zyx, x_of_col=x_of_col)
+    except NoLungsError as exc:  # name the series the user gave us
+        raise NoLungsError(series.source or series.series_uid, exc.field, exc.problem) from None
     threshold = opts.threshold if opts.threshold is not None else default_weights().threshold
     candidates = [c for c in det.detect(hu, lungs.mask, spacing_zyx) if c.score >= threshold]
     nodules: list[dict[str, Any]] = []

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from medbrain.imaging.detect import ClassicalDetector, ClassifierWeights
+from medbrain.imaging.detect import ClassicalDetector, ClassifierWeights, quadratic_expand
 from medbrain.imaging.lungs import segment_lungs
 from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct
 
@@ -53,6 +53,24 @@ def collect(
             xs.append(f)
             ys.append(1.0 if match(m.center_voxel, scan) is not None else 0.0)
     return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+
+
+def fit_quadratic(
+    x: NDArray[np.float64], y: NDArray[np.float64], l2: float = 1e-2, steps: int = 4000
+) -> ClassifierWeights:
+    """Second-order (pairwise products) class-balanced logistic regression."""
+    base_mean = x.mean(axis=0)
+    base_std = x.std(axis=0) + 1e-6
+    lin = fit_logistic(quadratic_expand((x - base_mean) / base_std), y, l2=l2, steps=steps)
+    return ClassifierWeights(
+        bias=lin.bias,
+        weights=lin.weights,
+        mean=lin.mean,
+        std=lin.std,
+        threshold=lin.threshold,
+        base_mean=tuple(round(float(v), 4) for v in base_mean),
+        base_std=tuple(round(float(v), 4) for v in base_std),
+    )
 
 
 def fit_logistic(

@@ -54,14 +54,16 @@ from medbrain.core.identifiers import parse_resident_id, validate_phone
 Entity = Literal["NAME", "ID", "PHONE", "ADDRESS", "MRN"]
 
 #: Placeholder label per entity; Chinese because the prompts and notes are Chinese first.
-PLACEHOLDER_LABELS: dict[str, str] = {
+PLACEHOLDER_LABELS: dict[Entity, str] = {
     "NAME": "姓名",
     "ID": "身份证",
     "PHONE": "电话",
     "ADDRESS": "地址",
     "MRN": "病案号",
 }
-_LABEL_TO_ENTITY = {label: entity for entity, label in PLACEHOLDER_LABELS.items()}
+_LABEL_TO_ENTITY: dict[str, Entity] = {
+    label: entity for entity, label in PLACEHOLDER_LABELS.items()
+}
 
 _HAN = "\u4e00-\u9fff"
 # Models sometimes rewrite "[姓名1]" as "【姓名1】" or "[姓名 1]": accept those on the way back.
@@ -286,6 +288,7 @@ class ChineseNameRecognizer:
         compounds = "|".join(surnames["compound"])
         labels = data["name_labels"]
         self._not_names = set(labels["not_names"])
+        self._labels = set(labels["with_colon"]) | set(labels["before"])
         colon_labels = "|".join(sorted(labels["with_colon"], key=len, reverse=True))
         self._colon = re.compile(rf"(?:{colon_labels})\s*[:：]\s*([{_HAN}]{{2,4}})(?![{_HAN}])")
         honorifics = "|".join(labels["honorifics"])
@@ -307,6 +310,7 @@ class ChineseNameRecognizer:
         spans = [
             Span(m.start(1), m.end(1), "NAME", m.group(1), self.name + ".labelled")
             for m in self._colon.finditer(text)
+            if m.group(1) not in self._labels  # "姓名:姓名:" is an empty field, not a name
         ]
         for pattern, tag in ((self._sexed, ".sex"), (self._honorific, ".honorific")):
             for m in pattern.finditer(text):
@@ -373,11 +377,27 @@ class Deidentifier:
         return dict(self._originals)
 
     def find(self, text: str) -> list[Span]:
-        """All identifiers in ``text``, non-overlapping, in text order."""
+        """All identifiers in ``text``, non-overlapping, in text order.
+
+        A value recognised once (here by context, or earlier in this exchange) is an
+        identifier wherever it occurs: "王先生" after a label and "王先生" mid-sentence are the
+        same person, so every occurrence is replaced.
+        """
         found: list[Span] = []
         for recognizer in self.recognizers:
             found.extend(recognizer.find(text))
+        seen: dict[str, Entity] = {
+            original: self._entity_of(ph) for ph, original in self._originals.items()
+        }
+        for span in found:
+            seen.setdefault(span.text, span.entity)
+        for entity in sorted(set(seen.values())):
+            values = [value for value, kind in seen.items() if kind == entity]
+            found.extend(KnownValueRecognizer(entity, values).find(text))
         return _resolve(found)
+
+    def _entity_of(self, placeholder: str) -> Entity:
+        return _LABEL_TO_ENTITY[placeholder.strip("[]").rstrip("0123456789")]
 
     def _placeholder(self, span: Span) -> str:
         key = (span.entity, _normalize(span.entity, span.text))

@@ -178,7 +178,7 @@ class LLMGateway:
             transport=transport,
             timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
             limits=httpx.Limits(max_connections=max(config.max_concurrency, 1) + 2),
-            trust_env=False,
+            trust_env=False,  # no HTTP(S)_PROXY: patient text must not detour via a proxy
         )
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self.breaker = CircuitBreaker(config.breaker_failures, config.breaker_reset_seconds, clock)

@@ -18,7 +18,7 @@ Weed LL. Medical records that guide and teach. NEJM 1968;278:593-600 (SOAP).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
@@ -28,9 +28,9 @@ import yaml
 from medbrain.core.errors import InputError
 from medbrain.notes.record import Fact, NoteRecord
 
-NoteType = Literal["admission", "progress", "discharge"]
-NOTE_TYPES: tuple[NoteType, ...] = ("admission", "progress", "discharge")
-_LIST_SECTIONS = frozenset({"diagnosis", "assessment", "discharge_diagnosis"})
+NoteType = Literal["admission", "first_course", "progress", "discharge"]
+NOTE_TYPES: tuple[NoteType, ...] = ("admission", "first_course", "progress", "discharge")
+_LIST_SECTIONS = frozenset({"diagnosis", "assessment", "discharge_diagnosis", "discussion"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,12 +246,65 @@ class _Writer:
             if p.label
         ]
 
+    def abnormal_labs(self) -> list[Sentence]:
+        """Results flagged abnormal by the laboratory (interpretation H/L/A...), in time order."""
+        return [s for s, lab in zip(self.labs(), self.record.labs, strict=True) if lab.flag]
+
+    def basis(self) -> list[Sentence]:
+        """诊断依据 for each encounter diagnosis: the complaint and the abnormal results.
+
+        Which finding supports which diagnosis is clinical knowledge the record does not hold,
+        so the draft lists the facts next to the diagnosis and the physician edits the link.
+        """
+        enc = self.record.encounter
+        abnormal = [lab for lab in self.record.labs if lab.flag]
+        evidence_refs = ([enc.ref] if enc and enc.label else []) + [lab.ref for lab in abnormal]
+        if not evidence_refs:
+            return []
+        sep = "；" if self.lang == "zh" else "; "
+        parts = ([enc.label] if enc and enc.label else []) + [
+            str(self.p["sentences"]["abnormal"][self.lang]).format(
+                label=lab.label,
+                value=lab.value,
+                flag=str(self.p["flags"].get(lab.flag, {}).get(self.lang, "")),
+            )
+            for lab in abnormal
+        ]
+        return [
+            self.say("basis", [c.ref, *evidence_refs], label=c.label, evidence=sep.join(parts))
+            for c in self.record.conditions
+            if "encounter-diagnosis" in c.category
+        ]
+
     def stay_medications(self) -> list[Sentence]:
         meds = [m for m in self.record.medications if m.label]
         if not meds:
             return []
         sep = "、" if self.lang == "zh" else ", "
         return [self.say("stay", [m.ref for m in meds], meds=sep.join(m.label for m in meds))]
+
+
+def admission_day(record: NoteRecord) -> NoteRecord:
+    """The record as known on the admission day.
+
+    首次病程记录 is written within 8 hours of admission (《病历书写基本规范》第二十二条), so
+    it must not cite results or procedures from later days; facts without a time are kept.
+    """
+    day = record.encounter_start[:10]
+    if not day:
+        return record
+
+    def known(facts: tuple[Fact, ...]) -> tuple[Fact, ...]:
+        return tuple(f for f in facts if not f.when or f.when[:10] <= day)
+
+    return replace(
+        record,
+        conditions=known(record.conditions),
+        vitals=known(record.vitals),
+        labs=known(record.labs),
+        medications=known(record.medications),
+        procedures=known(record.procedures),
+    )
 
 
 def draft_note(record: NoteRecord, note_type: str, lang: str = "zh") -> NoteDraft:
@@ -265,6 +318,7 @@ def draft_note(record: NoteRecord, note_type: str, lang: str = "zh") -> NoteDraf
     w = _Writer(record, lang)
     active = {"active", "on-hold", "draft"}
     if note_type == "admission":
+        w = _Writer(admission_day(record), lang)  # 入院记录: written within 24 hours
         sections = [
             w.section("general", w.patient() + w.admitted()),
             w.section("complaint", w.complaint(), "complaint"),
@@ -275,6 +329,17 @@ def draft_note(record: NoteRecord, note_type: str, lang: str = "zh") -> NoteDraf
             w.section("tests", w.labs(), "tests"),
             w.section("diagnosis", w.diagnoses(), "diagnosis"),
             w.section("plan", w.medications(active | {"completed"}), "plan"),
+        ]
+    elif note_type == "first_course":
+        w = _Writer(admission_day(record), lang)
+        sections = [
+            w.section(
+                "features", w.patient() + w.hpi() + w.past() + w.vitals("first") + w.abnormal_labs()
+            ),
+            w.section(
+                "discussion", w.diagnoses() + w.basis() + [w.missing("differential")], "diagnosis"
+            ),
+            w.section("first_plan", w.procedures() + w.medications(active | {"completed"}), "plan"),
         ]
     elif note_type == "progress":
         sections = [

@@ -25,8 +25,17 @@ from medbrain.rare.ontology import PhenotypeIndex, hpo_id
 from medbrain.rare.text import TextMatch, extract_phenotypes
 
 HPO_PATTERN = re.compile(r"^HP:\d{7}$")
-SEXES = {"male": "male", "m": "male", "男": "male", "female": "female", "f": "female",
-         "女": "female", "other": "other", "unknown": "unknown", "": "unknown"}
+SEXES = {
+    "male": "male",
+    "m": "male",
+    "男": "male",
+    "female": "female",
+    "f": "female",
+    "女": "female",
+    "other": "other",
+    "unknown": "unknown",
+    "": "unknown",
+}
 
 
 @dataclass(frozen=True, slots=True)

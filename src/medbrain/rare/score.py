@@ -7,11 +7,18 @@ The score of a disease is a sum of log likelihood-ratio-like terms, one per phen
   rarer *q* is among diseases than chance; a match only through a general ancestor earns
   less and, when the ancestor is far more general than *q*, becomes a penalty: the disease
   fails to explain the feature.
-- **excluded** term *e* that the disease is annotated with (or with a descendant of it):
-  ``-excluded_weight * min(IC(e), cap)``; a contradicting feature.
-- **breadth**: ``-size_weight * ln(1 + n_annotations)``, so diseases with very long
-  annotation lists do not win by covering everything (the disease → patient direction of
-  a symmetric similarity, approximated).
+- **excluded** term *e* that the disease is annotated with: a contradicting feature,
+  ``-weight * min(IC(e), cap)``. The weight is ``excluded_weight`` when the disease carries a
+  more specific term below *e* (e.g. *e* = seizure, disease: focal seizures) and the much
+  smaller ``excluded_exact_weight`` when it carries *e* itself: hpo3 does not keep the
+  ``NOT`` qualifier of phenotype.hpoa, so an exact annotation may record that the feature was
+  *absent* in the published cohort (checked on phenopacket-store: excluded features of a
+  cohort appear as annotations of its own disease). Either way the term is listed as
+  contradicting in the explanation.
+- **disease side**: ``disease_weight * |Q| * mean`` over the disease's annotations of
+  ``IC(MICA(annotation, patient))``, which mostly breaks ties between diseases that explain
+  the patient equally, in favour of the one whose own features the patient shows.
+- **breadth** (off by default): ``-size_weight * ln(1 + n_annotations)``.
 - **onset/sex**: small penalties when every annotated onset contradicts the patient's age,
   or when an X-linked recessive disease is considered in a female.
 
@@ -42,8 +49,16 @@ from medbrain.rare.ontology import FloatArray, PhenotypeIndex
 #: HP:0003621 juvenile, HP:0003581 adult, HP:0011462 young adult, HP:0003596 middle age,
 #: HP:0003584 late onset, HP:0030674 antenatal.
 ONSET_MIN_AGE_YEARS: dict[int, float] = {
-    3577: 0.0, 3623: 0.0, 3593: 0.0, 30674: 0.0, 11463: 1.0, 3621: 5.0,
-    3581: 16.0, 11462: 16.0, 3596: 40.0, 3584: 60.0,
+    3577: 0.0,
+    3623: 0.0,
+    3593: 0.0,
+    30674: 0.0,
+    11463: 1.0,
+    3621: 5.0,
+    3581: 16.0,
+    11462: 16.0,
+    3596: 40.0,
+    3584: 60.0,
 }
 X_LINKED_RECESSIVE = 1419
 
@@ -52,15 +67,15 @@ X_LINKED_RECESSIVE = 1419
 class ScoringParams:
     """Global parameters of the score (no per-disease weights)."""
 
-    gap: float = 0.6
+    gap: float = 1.0
     miss: float = 2.0
-    excluded_weight: float = 0.6
-    excluded_exact_weight: float = 0.1
+    excluded_weight: float = 0.3
+    excluded_exact_weight: float = 0.03
     excluded_cap: float = 6.0
-    size_weight: float = 1.0
+    size_weight: float = 0.0
     onset_penalty: float = 1.5
-    sex_penalty: float = 1.0
-    disease_weight: float = 0.0
+    sex_penalty: float = 0.5
+    disease_weight: float = 0.05
     temperature: float = 1.5
 
 
@@ -113,7 +128,8 @@ def score_case(
         total = total - min(ic[e], params.excluded_cap) * weight
     total = total - params.size_weight * _log_sizes(index)
     if params.disease_weight and observed_rows:
-        total = total + params.disease_weight * _disease_side(index, observed_rows)
+        side = _disease_side(index, observed_rows)
+        total = total + params.disease_weight * len(observed_rows) * side
     if age_years is not None:
         total = total - params.onset_penalty * _onset_mismatch(index, age_years)
     if sex == "female":

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.core.errors import BackendUnavailable, InputError
 
-
 READ_ONLY_OPTION = "medbrain_read_only"
 """Execution option marking connections of :func:`make_read_session_factory`."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -320,7 +320,43 @@ def patients_by_id(session: Session, ids: Iterable[int], *, today: date) -> dict
     }
 
 
-def _summary(patient: Patient, today: date) -> PatientSummary:
+# Column lists: the patient page selects only what it shows. Loading whole rows would also
+# decode every stored FHIR resource (the JSON ``resource`` column), which was most of the cost.
+_PATIENT_COLUMNS = (
+    Patient.id,
+    Patient.mrn,
+    Patient.name,
+    Patient.name_pinyin,
+    Patient.sex,
+    Patient.birth_date,
+    Patient.phone,
+    Patient.resident_id,
+)
+_OBSERVATION_COLUMNS = (
+    Observation.id,
+    Observation.code,
+    Observation.display,
+    Observation.category,
+    Observation.value_num,
+    Observation.value_text,
+    Observation.unit,
+    Observation.ref_low,
+    Observation.ref_high,
+    Observation.ref_text,
+    Observation.abnormal_flag,
+    Observation.effective_at,
+)
+
+
+def _patient_row(session: Session, patient_id: int) -> Any:
+    """The patient's shown columns as a result row (attribute access like the model)."""
+    row = session.execute(select(*_PATIENT_COLUMNS).where(Patient.id == patient_id)).first()
+    if row is None:
+        raise NotFoundError(f"Patient/{patient_id}")
+    return row
+
+
+def _summary(patient: Any, today: date) -> PatientSummary:
     return PatientSummary(
         id=patient.id,
         mrn=patient.mrn,
@@ -335,10 +371,7 @@ def _summary(patient: Patient, today: date) -> PatientSummary:
 
 
 def patient_summary(session: Session, patient_id: int, *, today: date) -> PatientSummary:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFoundError(f"Patient/{patient_id}")
-    return _summary(patient, today)
+    return _summary(_patient_row(session, patient_id), today)
 
 
 def _documents(
@@ -355,7 +388,15 @@ def _documents(
         .subquery()
     )
     statement = (
-        select(Document, stats.c.version_count, stats.c.latest_version)
+        select(
+            Document.id,
+            Document.encounter_id,
+            Document.doc_type,
+            Document.title,
+            Document.created_at,
+            stats.c.version_count,
+            stats.c.latest_version,
+        )
         .join(stats, stats.c.document_id == Document.id)
         .where(Document.patient_id == patient_id)
     )
@@ -364,7 +405,7 @@ def _documents(
     rows = session.execute(statement).all()
     latest_meta: dict[tuple[int, int], tuple[str | None, datetime | None]] = {}
     if rows:
-        wanted = [(doc.id, latest) for doc, _count, latest in rows]
+        wanted = [(doc.id, doc.latest_version) for doc in rows]
         meta_rows = session.execute(
             select(
                 DocumentVersion.document_id,
@@ -379,7 +420,8 @@ def _documents(
             if (m.document_id, m.version) in wanted_set:
                 latest_meta[(m.document_id, m.version)] = (m.author, m.authored_at or m.created_at)
     out = []
-    for doc, count, latest in rows:
+    for doc in rows:
+        count, latest = doc.version_count, doc.latest_version
         author, authored_at = latest_meta.get((doc.id, latest), (None, None))
         out.append(
             DocumentSummary(
@@ -398,8 +440,8 @@ def _documents(
     return out
 
 
-def _lab_series(observations: list[Observation]) -> tuple[LabSeries, ...]:
-    by_code: dict[str, list[Observation]] = defaultdict(list)
+def _lab_series(observations: Sequence[Any]) -> tuple[LabSeries, ...]:
+    by_code: dict[str, list[Any]] = defaultdict(list)
     for obs in observations:
         by_code[obs.code].append(obs)
     series = []
@@ -442,11 +484,17 @@ def patient_page(
     ``include_findings`` is false for a patient's own account: open findings are advice to
     clinicians that nobody has reviewed yet.
     """
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFoundError(f"Patient/{patient_id}")
-    encounters = session.scalars(
-        select(Encounter)
+    patient = _patient_row(session, patient_id)
+    encounters = session.execute(
+        select(
+            Encounter.id,
+            Encounter.kind,
+            Encounter.department,
+            Encounter.status,
+            Encounter.reason,
+            Encounter.admit_time,
+            Encounter.discharge_time,
+        )
         .where(Encounter.patient_id == patient_id)
         .order_by(Encounter.admit_time.desc().nulls_last(), Encounter.id.desc())
     ).all()
@@ -456,26 +504,58 @@ def patient_page(
     for doc in documents:
         key = doc.encounter_id if doc.encounter_id in known_encounters else None
         docs_by_encounter[key].append(doc)
-    observations = list(
-        session.scalars(select(Observation).where(Observation.patient_id == patient_id)).all()
-    )
-    medications = session.scalars(
-        select(MedicationRequest)
+    observations = session.execute(
+        select(*_OBSERVATION_COLUMNS).where(Observation.patient_id == patient_id)
+    ).all()
+    medications = session.execute(
+        select(
+            MedicationRequest.id,
+            MedicationRequest.encounter_id,
+            MedicationRequest.drug,
+            MedicationRequest.dose_value,
+            MedicationRequest.dose_unit,
+            MedicationRequest.route,
+            MedicationRequest.frequency,
+            MedicationRequest.days,
+            MedicationRequest.status,
+            MedicationRequest.prescriber,
+            MedicationRequest.authored_at,
+        )
         .where(MedicationRequest.patient_id == patient_id)
         .order_by(MedicationRequest.authored_at.desc().nulls_last(), MedicationRequest.id.desc())
     ).all()
-    conditions = session.scalars(
-        select(Condition)
+    conditions = session.execute(
+        select(
+            Condition.id,
+            Condition.icd10_code,
+            Condition.text,
+            Condition.clinical_status,
+            Condition.onset_at,
+            Condition.recorded_at,
+        )
         .where(Condition.patient_id == patient_id)
         .order_by(Condition.recorded_at.desc().nulls_last(), Condition.id)
     ).all()
-    allergies = session.scalars(
-        select(AllergyIntolerance)
+    allergies = session.execute(
+        select(
+            AllergyIntolerance.id,
+            AllergyIntolerance.substance,
+            AllergyIntolerance.category,
+            AllergyIntolerance.criticality,
+            AllergyIntolerance.reaction,
+        )
         .where(AllergyIntolerance.patient_id == patient_id)
         .order_by(AllergyIntolerance.id)
     ).all()
-    imaging = session.scalars(
-        select(ImagingStudy)
+    imaging = session.execute(
+        select(
+            ImagingStudy.id,
+            ImagingStudy.study_uid,
+            ImagingStudy.modality,
+            ImagingStudy.description,
+            ImagingStudy.started_at,
+            ImagingStudy.status,
+        )
         .where(ImagingStudy.patient_id == patient_id)
         .order_by(ImagingStudy.started_at.desc().nulls_last(), ImagingStudy.id)
     ).all()
@@ -565,8 +645,15 @@ def document_history(session: Session, patient_id: int, document_id: int) -> Doc
     summaries = _documents(session, patient_id, document_id)
     if not summaries:
         raise NotFoundError(f"Document/{document_id}")
-    versions = session.scalars(
-        select(DocumentVersion)
+    versions = session.execute(
+        select(
+            DocumentVersion.version,
+            DocumentVersion.text,
+            DocumentVersion.content_sha256,
+            DocumentVersion.author,
+            DocumentVersion.authored_at,
+            DocumentVersion.created_at,
+        )
         .where(DocumentVersion.document_id == document_id)
         .order_by(DocumentVersion.version.desc())
     ).all()

@@ -69,7 +69,7 @@ def test_dicom_series_gives_contract_json(dicom_dir: Path) -> None:
 
 
 def test_non_ct_exits_2_with_one_stderr_line(tmp_path: Path) -> None:
-    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "MR_small.dcm")
+    shutil.copy(str(get_testdata_file("MR_small.dcm")), tmp_path / "MR_small.dcm")
     proc = run(str(tmp_path), "--json")
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -78,7 +78,27 @@ def test_non_ct_exits_2_with_one_stderr_line(tmp_path: Path) -> None:
 
 
 def test_single_image_exits_2(tmp_path: Path) -> None:
-    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "CT_small.dcm")
+    shutil.copy(str(get_testdata_file("CT_small.dcm")), tmp_path / "CT_small.dcm")
     proc = run(str(tmp_path), "--json")
     assert proc.returncode == 2
     assert "single 2D image" in proc.stderr
+
+
+def test_volume_without_lungs_exits_2_and_invents_no_nodules(tmp_path: Path) -> None:
+    import numpy as np
+
+    from medbrain.imaging.io import CTSeries
+    from medbrain.imaging.synthetic import write_dicom_series
+
+    block = CTSeries(
+        hu=np.full((12, 64, 64), 40.0, dtype=np.float32),
+        spacing_mm=(2.0, 2.0, 2.5),
+        origin_mm=(0.0, 0.0, 0.0),
+        direction=((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+        series_uid="1.2.826.0.1.3680043.8.498.1",
+    )
+    write_dicom_series(block, tmp_path / "block", seed=1)
+    proc = run(str(tmp_path / "block"), "--json")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "lung" in proc.stderr and str(tmp_path / "block") in proc.stderr

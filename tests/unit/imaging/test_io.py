@@ -73,7 +73,7 @@ def test_nifti_ras_is_converted_to_lps(scan: SyntheticScan, tmp_path: Path) -> N
 
 
 def test_real_pydicom_ct_single_image_is_refused_as_2d(tmp_path: Path) -> None:
-    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "CT_small.dcm")
+    shutil.copy(str(get_testdata_file("CT_small.dcm")), tmp_path / "CT_small.dcm")
     with pytest.raises(SingleImageError, match="single 2D image") as info:
         load_series(tmp_path)
     assert "CT_small.dcm" in str(info.value)
@@ -81,7 +81,7 @@ def test_real_pydicom_ct_single_image_is_refused_as_2d(tmp_path: Path) -> None:
 
 
 def test_mr_series_is_refused_as_not_ct(tmp_path: Path) -> None:
-    shutil.copy(get_testdata_file("MR_small.dcm"), tmp_path / "MR_small.dcm")
+    shutil.copy(str(get_testdata_file("MR_small.dcm")), tmp_path / "MR_small.dcm")
     with pytest.raises(NotCTError, match="Modality"):
         load_series(tmp_path)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medbrain.core.identifiers import resident_id_check_char
 from medbrain.llm.deid import Deidentifier, KnownIdentifiers, StreamReidentifier
@@ -129,3 +133,45 @@ def test_stream_reidentifier_releases_a_lone_bracket() -> None:
     assert stream.feed("血压[偏高") + stream.feed("，需复查以明确诊断") + stream.flush() == (
         "血压[偏高，需复查以明确诊断"
     )
+
+
+_PIECES = st.sampled_from(
+    [
+        "患者",
+        "王建国",
+        "张三",
+        ",男,",
+        "65岁",
+        "身份证",
+        VALID_ID,
+        BAD_ID,
+        "电话",
+        "13800138000",
+        "0571-87654321",
+        "住院号:",
+        "ZY2023001",
+        "家住",
+        "杭州市西湖区",
+        "文三路100号",
+        "高热",
+        "胸痛",
+        "。",
+        " ",
+        "\n",
+        "血压130/80mmHg",
+        "王先生",
+        "姓名:",
+        "李四",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_reidentify_inverts_deidentify_for_any_mix_of_pieces(text: str) -> None:
+    deid = Deidentifier(KnownIdentifiers(names=("王建国",)))
+    masked = deid.deidentify(text)
+    assert deid.reidentify(masked) == text
+    outside_placeholders = re.sub(r"\[[^\]]*\]", "|", masked)
+    for original in deid.mapping.values():
+        assert original not in outside_placeholders

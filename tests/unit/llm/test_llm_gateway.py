@@ -180,7 +180,7 @@ async def test_hanging_server_falls_back_within_the_timeout_bound(fake_llm: Fake
         result = await gateway.chat_json(prompt(), Summary, fallback=fallback)
         elapsed = time.perf_counter() - started
     assert result.reason is FallbackReason.TIMEOUT
-    assert elapsed < 0.6 + 0.5, f"call took {elapsed:.2f} s for a 0.6 s bound"
+    assert elapsed < 0.6 + 1.0, f"call took {elapsed:.2f} s for a 0.6 s bound"
 
 
 async def test_unreachable_server_falls_back_as_unreachable() -> None:
@@ -279,7 +279,7 @@ async def test_waiting_for_a_slot_counts_against_the_timeout(fake_llm: FakeLLM) 
         elapsed = time.perf_counter() - started
     assert sum(r.used_llm for r in results) == 1
     assert {r.reason for r in results if not r.used_llm} == {FallbackReason.TIMEOUT}
-    assert elapsed < 1.5 + 0.5
+    assert elapsed < 1.5 + 1.0
 
 
 async def test_audit_record_carries_hashes_and_token_counts_but_no_patient_text(
@@ -441,3 +441,14 @@ async def test_without_a_server_the_fallback_is_used_without_a_notice() -> None:
     assert result.reason is FallbackReason.NOT_CONFIGURED
     assert result.notice() is None  # template mode is normal, not an incident
     assert result.meta()["generator"] == "template"
+
+
+async def test_stream_from_a_hanging_server_ends_within_the_timeout(fake_llm: FakeLLM) -> None:
+    fake_llm.reset(fs.stream("太迟", delay=10.0))
+    async with LLMGateway(config(fake_llm, timeout_seconds=0.5)) as gateway:
+        started = time.perf_counter()
+        with pytest.raises(LLMUnavailable) as info:
+            _ = [d async for d in gateway.stream(prompt())]
+        elapsed = time.perf_counter() - started
+    assert info.value.reason is FallbackReason.TIMEOUT
+    assert elapsed < 0.5 + 1.0

@@ -40,6 +40,7 @@ TITLES = {
         "初步诊断",
         "诊疗计划",
     ],
+    ("first_course", "zh"): ["病例特点", "拟诊讨论", "诊疗计划"],
     ("progress", "zh"): ["主观资料(S)", "客观资料(O)", "评估(A)", "计划(P)"],
     ("discharge", "zh"): ["入院情况", "诊疗经过", "出院诊断", "出院情况", "出院医嘱"],
     ("discharge", "en"): [
@@ -88,11 +89,27 @@ def test_known_facts_appear_with_their_values() -> None:
     draft = draft_note(read_note_record(bundle()), "admission")
     text = {s.title: s.text for s in draft.sections}
     assert "肌钙蛋白I 0.86 ng/mL(偏高)" in text["辅助检查"]
+    assert "0.12" not in text["辅助检查"]  # a later result is not part of the admission note
     assert "血压 150/92 mmHg" in text["体格检查"]
     assert text["初步诊断"].splitlines() == ["1. 急性非ST段抬高型心肌梗死", "2. 高血压病3级"]
     assert "对青霉素过敏,表现为皮疹" in text["过敏史"]
     assert "高血压病3级(始于2014-06-01)" in text["既往史"]
     assert text["一般情况"].startswith("患者王建国,男,67岁。")
+
+
+def test_first_course_record_uses_only_what_was_known_on_admission_day() -> None:
+    draft = draft_note(read_note_record(bundle()), "first_course")
+    text = {s.title: s for s in draft.sections}
+    discussion = text["拟诊讨论"]
+    assert (
+        "急性非ST段抬高型心肌梗死的诊断依据:胸痛2小时,伴大汗；肌钙蛋白I 0.86 ng/mL(偏高)。"
+        in discussion.text
+    )
+    assert "鉴别诊断需医师结合病情补充" in discussion.text  # not invented
+    assert "0.12" not in json.dumps(draft.to_dict(), ensure_ascii=False)  # 03-06 result
+    assert "PCI" not in text["诊疗计划"].text  # done on day 2
+    basis = next(s for s in discussion.sentences if "诊断依据" in s.text)
+    assert basis.sources == ("Condition/c1", "Encounter/e1", "Observation/l1")
 
 
 def test_missing_information_is_flagged_not_invented() -> None:

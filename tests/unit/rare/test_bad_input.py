@@ -17,8 +17,11 @@ def _rank(index: PhenotypeIndex, knowledge: RareKnowledge, doc: Any, lang: str =
 @pytest.mark.parametrize(
     ("doc", "field", "words"),
     [
-        ({"hpo": ["HP:9999999", "HP:0001166", "HP:9999998"]}, "hpo",
-         ["unknown", "HP:9999999", "HP:9999998"]),
+        (
+            {"hpo": ["HP:9999999", "HP:0001166", "HP:9999998"]},
+            "hpo",
+            ["unknown", "HP:9999999", "HP:9999998"],
+        ),
         ({"hpo": ["HP:0001166"], "excluded_hpo": ["HP:9999999"]}, "excluded_hpo", ["HP:9999999"]),
         ({"hpo": ["0001166", "HP:12"]}, "hpo", ["0001166", "HP:12"]),
         ({"hpo": "HP:0001166"}, "hpo", ["list"]),
@@ -65,7 +68,8 @@ def test_duplicate_and_both_observed_and_excluded_ids_are_used_once(
     index: PhenotypeIndex, knowledge: RareKnowledge
 ) -> None:
     out = _rank(
-        index, knowledge,
+        index,
+        knowledge,
         {"hpo": ["HP:0001166", "HP:0001166"], "excluded_hpo": ["HP:0001166", "HP:0001083"]},
     )
     assert out["hpo_used"] == ["HP:0001166"]

@@ -11,16 +11,36 @@ from medbrain.rare import PhenotypeIndex, RareKnowledge, rank_document
 
 CLASSIC = [
     # (name, observed HPO, acceptable disease ids, must rank within)
-    ("fabry", ["HP:0012534", "HP:0001014", "HP:0000966", "HP:0007957", "HP:0000093"],
-     {"OMIM:301500", "ORPHA:324"}, 3),
-    ("marfan", ["HP:0000098", "HP:0001166", "HP:0001083", "HP:0004942", "HP:0000767",
-                "HP:0001634"], {"OMIM:154700", "ORPHA:558"}, 10),
-    ("gaucher", ["HP:0001744", "HP:0002240", "HP:0001873", "HP:0001903", "HP:0002653",
-                 "HP:0010885"], {"OMIM:230800", "ORPHA:355"}, 10),
-    ("wilson", ["HP:0200032", "HP:0010837", "HP:0002910", "HP:0001337", "HP:0001260"],
-     {"OMIM:277900", "ORPHA:905"}, 10),
-    ("pnh", ["HP:0001878", "HP:0003641", "HP:0004936", "HP:0001876"],
-     {"ORPHA:447", "OMIM:300818"}, 10),
+    (
+        "fabry",
+        ["HP:0012534", "HP:0001014", "HP:0000966", "HP:0007957", "HP:0000093"],
+        {"OMIM:301500", "ORPHA:324"},
+        3,
+    ),
+    (
+        "marfan",
+        ["HP:0000098", "HP:0001166", "HP:0001083", "HP:0004942", "HP:0000767", "HP:0001634"],
+        {"OMIM:154700", "ORPHA:558"},
+        10,
+    ),
+    (
+        "gaucher",
+        ["HP:0001744", "HP:0002240", "HP:0001873", "HP:0001903", "HP:0002653", "HP:0010885"],
+        {"OMIM:230800", "ORPHA:355"},
+        10,
+    ),
+    (
+        "wilson",
+        ["HP:0200032", "HP:0010837", "HP:0002910", "HP:0001337", "HP:0001260"],
+        {"OMIM:277900", "ORPHA:905"},
+        10,
+    ),
+    (
+        "pnh",
+        ["HP:0001878", "HP:0003641", "HP:0004936", "HP:0001876"],
+        {"ORPHA:447", "OMIM:300818"},
+        10,
+    ),
     ("hereditary-angioedema", ["HP:0100665", "HP:0012027", "HP:0002027"], {"OMIM:106100"}, 10),
 ]
 
@@ -29,10 +49,16 @@ def _rank(index: PhenotypeIndex, knowledge: RareKnowledge, doc: Any, **kw: Any) 
     return rank_document(doc, index, knowledge, **kw)
 
 
-@pytest.mark.parametrize(("name", "hpo", "expected", "within"), CLASSIC, ids=[c[0] for c in CLASSIC])
+@pytest.mark.parametrize(
+    ("name", "hpo", "expected", "within"), CLASSIC, ids=[c[0] for c in CLASSIC]
+)
 def test_classic_phenotype_ranks_its_disease_near_the_top(
-    index: PhenotypeIndex, knowledge: RareKnowledge, name: str, hpo: list[str],
-    expected: set[str], within: int,
+    index: PhenotypeIndex,
+    knowledge: RareKnowledge,
+    name: str,
+    hpo: list[str],
+    expected: set[str],
+    within: int,
 ) -> None:
     out = _rank(index, knowledge, {"hpo": hpo}, top=within)
     ranks = [c["rank"] for c in out["candidates"] if c["disease_id"] in expected]
@@ -100,11 +126,11 @@ def test_explanation_separates_matched_and_unmatched(
 def test_cardiac_amyloidosis_red_flags_raise_the_pack(
     index: PhenotypeIndex, knowledge: RareKnowledge
 ) -> None:
-    doc = {"hpo": ["HP:0001635", "HP:0001712", "HP:0025077", "HP:0012185"], "age_years": 72,
-           "sex": "male"}
+    hpo = ["HP:0001635", "HP:0001712", "HP:0025077", "HP:0012185"]
+    doc = {"hpo": hpo, "age_years": 72, "sex": "male"}
     out = _rank(index, knowledge, doc, lang="en")
     pack = next(p for p in out["rule_packs"] if p["pack_id"] == "rare.cardiac-amyloidosis")
-    assert set(doc["hpo"]) <= {f["hpo"] for f in pack["red_flags"]}
+    assert set(hpo) <= {f["hpo"] for f in pack["red_flags"]}
     text = " ".join(pack["workup"])
     assert "immunofixation" in text and "scintigraphy" in text and "tafamidis" in text
     assert pack["sources"] and "Garcia-Pavia" in pack["sources"][0]
@@ -134,10 +160,52 @@ def test_one_case_over_all_diseases_is_fast(
     assert time.perf_counter() - started < 1.0
 
 
-def test_same_input_gives_the_same_output(
-    index: PhenotypeIndex, knowledge: RareKnowledge
-) -> None:
+def test_same_input_gives_the_same_output(index: PhenotypeIndex, knowledge: RareKnowledge) -> None:
     a = _rank(index, knowledge, {"hpo": CLASSIC[3][1]})
     b = _rank(index, knowledge, {"hpo": CLASSIC[3][1]})
     a.pop("seconds"), b.pop("seconds")
     assert a == b
+
+
+def test_excluding_a_feature_the_disease_is_annotated_with_lowers_it(
+    index: PhenotypeIndex, knowledge: RareKnowledge
+) -> None:
+    hpo = ["HP:0012534", "HP:0000966", "HP:0007957", "HP:0000093"]
+    plain = _rank(index, knowledge, {"hpo": hpo}, top=50)
+    excluded = _rank(index, knowledge, {"hpo": hpo, "excluded_hpo": ["HP:0001014"]}, top=50)
+
+    def fabry(out: Any) -> dict[str, Any]:
+        return next(c for c in out["candidates"] if c["disease_id"] == "OMIM:301500")
+
+    assert fabry(excluded)["log_score"] < fabry(plain)["log_score"]
+    assert fabry(excluded)["contradicting_hpo"] == ["HP:0001014"]
+
+
+def test_age_below_every_annotated_onset_lowers_the_disease(
+    index: PhenotypeIndex, knowledge: RareKnowledge
+) -> None:
+    # Hereditary ATTR amyloidosis (OMIM:105210) is annotated with adult onset only.
+    hpo = ["HP:0009830", "HP:0001639", "HP:0012185"]
+    adult = _rank(index, knowledge, {"hpo": hpo, "age_years": 60}, top=200)
+    child = _rank(index, knowledge, {"hpo": hpo, "age_years": 2}, top=200)
+
+    def attr(out: Any) -> float:
+        return float(
+            next(c for c in out["candidates"] if c["disease_id"] == "OMIM:105210")["log_score"]
+        )
+
+    assert attr(child) < attr(adult)
+
+
+def test_female_sex_only_slightly_lowers_x_linked_recessive_fabry(
+    index: PhenotypeIndex, knowledge: RareKnowledge
+) -> None:
+    hpo = CLASSIC[0][1]
+    male = _rank(index, knowledge, {"hpo": hpo, "sex": "male"}, top=5)
+    female = _rank(index, knowledge, {"hpo": hpo, "sex": "female"}, top=5)
+
+    def fabry(out: Any) -> dict[str, Any]:
+        return next(c for c in out["candidates"] if c["disease_id"] == "OMIM:301500")
+
+    # heterozygous women are often affected: a small penalty, still a top candidate
+    assert fabry(female)["log_score"] < fabry(male)["log_score"]

@@ -19,9 +19,23 @@ def test_subprocess_answers_an_array_in_order_with_one_json_document(tmp_path: P
     path = tmp_path / "cases.json"
     path.write_text(json.dumps([FABRY, MARFAN, {"text": "少汗,血管角质瘤,蛋白尿"}]), "utf-8")
     result = subprocess.run(
-        [sys.executable, "-m", "medbrain.cli", "rare", "rank", str(path), "--json", "--top", "5",
-         "--lang", "en"],
-        capture_output=True, text=True, timeout=180, check=False,
+        [
+            sys.executable,
+            "-m",
+            "medbrain.cli",
+            "rare",
+            "rank",
+            str(path),
+            "--json",
+            "--top",
+            "5",
+            "--lang",
+            "en",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)

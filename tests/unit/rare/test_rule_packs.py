@@ -38,14 +38,54 @@ def test_every_pack_has_sources_workup_and_known_ids(
     [
         ({}, "packs"),
         ({"packs": [{"pack_id": "x"}]}, "missing"),
-        ({"packs": [{"pack_id": "x", "version": 1, "name": {"zh": "a", "en": "a"},
-                     "diseases": [], "red_flags": [], "workup": [], "sources": []}]}, "source"),
-        ({"packs": [{"pack_id": "x", "version": 1, "name": {"zh": "a", "en": "a"},
-                     "diseases": [], "red_flags": [{"hpo": "X"}], "workup": [],
-                     "sources": ["s"]}]}, "red_flags[0]"),
-        ({"packs": [{"pack_id": "x", "version": 1, "name": {"zh": "a", "en": "a"},
-                     "diseases": [], "red_flags": [], "workup": [{"kind": "pray"}],
-                     "sources": ["s"]}]}, "kind"),
+        (
+            {
+                "packs": [
+                    {
+                        "pack_id": "x",
+                        "version": 1,
+                        "name": {"zh": "a", "en": "a"},
+                        "diseases": [],
+                        "red_flags": [],
+                        "workup": [],
+                        "sources": [],
+                    }
+                ]
+            },
+            "source",
+        ),
+        (
+            {
+                "packs": [
+                    {
+                        "pack_id": "x",
+                        "version": 1,
+                        "name": {"zh": "a", "en": "a"},
+                        "diseases": [],
+                        "red_flags": [{"hpo": "X"}],
+                        "workup": [],
+                        "sources": ["s"],
+                    }
+                ]
+            },
+            "red_flags[0]",
+        ),
+        (
+            {
+                "packs": [
+                    {
+                        "pack_id": "x",
+                        "version": 1,
+                        "name": {"zh": "a", "en": "a"},
+                        "diseases": [],
+                        "red_flags": [],
+                        "workup": [{"kind": "pray"}],
+                        "sources": ["s"],
+                    }
+                ]
+            },
+            "kind",
+        ),
     ],
 )
 def test_malformed_rule_pack_file_is_refused_naming_the_key(data: Any, words: str) -> None:

@@ -14,10 +14,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from medbrain.api.deps import (
-    AuditDep,
     JsonContent,
     LangDep,
     Principal,
+    ReadAuditDep,
+    ReadSessionDep,
     RowId,
     SessionDep,
     require_role,
@@ -56,8 +57,8 @@ def ensure_may_decide(principal: Principal, finding: store.FindingView, lang: st
 @router.get("", response_model=FindingListOut, dependencies=[Depends(no_store)])
 def list_findings(
     principal: Clinician,
-    session: SessionDep,
-    auditor: AuditDep,
+    session: ReadSessionDep,
+    auditor: ReadAuditDep,
     status: Annotated[
         Literal["open", "accepted", "overridden", "dismissed", "all"],
         Query(description="Decision state to list; `all` for every state"),

@@ -2,8 +2,9 @@
 
 Clinical roles may search and read every patient; a ``patient`` account reads only its own
 record (any other id answers 404, exactly like a missing one, so ids cannot be probed) and
-cannot search. Every read is written to the audit chain after the data is read, so the chain's
-lock is held only briefly (see :mod:`medbrain.audit.chain`).
+cannot search. Data is read in a read-only transaction; the audit entry is then written in
+its own short transaction before the response leaves (:class:`medbrain.api.deps.ReadAuditor`),
+so concurrent readers never queue behind each other for the database's write lock.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from medbrain.api.deps import (
-    AuditDep,
     CurrentUser,
     LangDep,
     Principal,
+    ReadAuditDep,
+    ReadSessionDep,
     RowId,
-    SessionDep,
     ensure_patient_visible,
     require_role,
 )
@@ -47,8 +48,8 @@ def no_store(response: Response) -> None:
 @router.get("", response_model=PatientSearchOut, dependencies=[Depends(no_store)])
 def search_patients(
     principal: Clinician,
-    session: SessionDep,
-    auditor: AuditDep,
+    session: ReadSessionDep,
+    auditor: ReadAuditDep,
     q: Annotated[
         str,
         Query(max_length=200, description="Name substring, pinyin initials (zs), pinyin or MRN"),
@@ -76,7 +77,11 @@ def search_patients(
     responses={404: {"description": "No such patient, or not visible to a patient account"}},
 )
 def read_patient(
-    patient_id: RowId, principal: CurrentUser, session: SessionDep, auditor: AuditDep, lang: LangDep
+    patient_id: RowId,
+    principal: CurrentUser,
+    session: ReadSessionDep,
+    auditor: ReadAuditDep,
+    lang: LangDep,
 ) -> PatientDetailOut:
     """Summary, encounters with documents, labs with series, medications, conditions, findings."""
     ensure_patient_visible(principal, patient_id, lang)
@@ -100,8 +105,8 @@ def document_versions(
     patient_id: RowId,
     document_id: RowId,
     principal: CurrentUser,
-    session: SessionDep,
-    auditor: AuditDep,
+    session: ReadSessionDep,
+    auditor: ReadAuditDep,
     lang: LangDep,
 ) -> DocumentHistoryOut:
     """Every version of one document, newest first; edits never overwrite earlier text."""

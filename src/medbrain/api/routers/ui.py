@@ -33,9 +33,10 @@ import medbrain
 from medbrain.api.deps import (
     LANG_COOKIE,
     SESSION_COOKIE,
-    Auditor,
     LangDep,
     Principal,
+    ReadAuditor,
+    ReadSessionDep,
     RowId,
     SessionDep,
     SettingsDep,
@@ -87,7 +88,7 @@ class LoginRequired(Exception):
     """No valid session: the browser is sent to the login page."""
 
 
-async def ui_principal(request: Request, session: SessionDep, lang: LangDep) -> Principal:
+async def ui_principal(request: Request, session: ReadSessionDep, lang: LangDep) -> Principal:
     """The logged-in user, or :class:`LoginRequired` (a redirect) instead of a bare 401."""
     try:
         return await get_principal(request, session, lang)
@@ -267,7 +268,7 @@ def _login_form(
 @router.get("/login")
 async def login_page(
     request: Request,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     lang: LangDep,
     next: Annotated[str, Query(max_length=2000)] = "/",
@@ -368,15 +369,26 @@ def _home_of(user: Principal) -> str:
     return _home_of_user(user.role, user.patient_id)
 
 
+def audit_read(
+    request: Request, user: Principal, action: str, resource: str, detail: dict[str, Any]
+) -> None:
+    """Pages read in a read-only session; their audit entry gets its own short transaction."""
+    ReadAuditor(request.app.state.session_factory, user).record(action, resource, detail)
+
+
 # -- search ----------------------------------------------------------------------------------
 
 
-def _search(session: Session, user: Principal, q: str) -> tuple[str, list[Any]]:
+def _search(request: Request, session: Session, user: Principal, q: str) -> tuple[str, list[Any]]:
     query = patients_store.normalize_query(q)
     hits = patients_store.search_patients(session, query, today=datetime.now(UTC).date())
     if query:
-        Auditor(session, user).record(
-            "patient.search", "Patient", {"results": len(hits), "patient_ids": [h.id for h in hits]}
+        audit_read(
+            request,
+            user,
+            "patient.search",
+            "Patient",
+            {"results": len(hits), "patient_ids": [h.id for h in hits]},
         )
     return query, hits
 
@@ -385,14 +397,14 @@ def _search(session: Session, user: Principal, q: str) -> tuple[str, list[Any]]:
 def home(
     request: Request,
     user: UiUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: LangDep,
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     """Patient search; a patient account goes straight to its own record."""
     if user.role == "patient":
         return redirect(request, _home_of(user))
-    query, hits = _search(session, user, q)
+    query, hits = _search(request, session, user, q)
     return render(request, "search.html", {"q": query, "hits": hits}, lang=lang, user=user)
 
 
@@ -400,7 +412,7 @@ def home(
 def search_fragment(
     request: Request,
     user: UiUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: LangDep,
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
@@ -409,7 +421,7 @@ def search_fragment(
         raise PermissionDenied(t("error.forbidden", lang))
     if request.headers.get("hx-request") != "true":
         return redirect(request, "/?" + urlencode({"q": q}))
-    query, hits = _search(session, user, q)
+    query, hits = _search(request, session, user, q)
     return render(request, "_results.html", {"q": query, "hits": hits}, lang=lang, user=user)
 
 
@@ -431,7 +443,7 @@ def no_record(request: Request, user: UiUser, lang: LangDep) -> Response:
 
 @router.get("/patients/{patient_id}")
 def patient_page(
-    request: Request, patient_id: RowId, user: UiUser, session: SessionDep, lang: LangDep
+    request: Request, patient_id: RowId, user: UiUser, session: ReadSessionDep, lang: LangDep
 ) -> Response:
     ensure_patient_visible(user, patient_id, lang)
     page = patients_store.patient_page(
@@ -440,7 +452,7 @@ def patient_page(
         today=datetime.now(UTC).date(),
         include_findings=user.role != "patient",
     )
-    Auditor(session, user).record("patient.read", f"Patient/{patient_id}", {"via": "ui"})
+    audit_read(request, user, "patient.read", f"Patient/{patient_id}", {"via": "ui"})
     return render(request, "patient.html", {"page": page}, lang=lang, user=user)
 
 
@@ -450,7 +462,7 @@ def document_view(
     patient_id: RowId,
     document_id: RowId,
     user: UiUser,
-    session: SessionDep,
+    session: ReadSessionDep,
     lang: LangDep,
 ) -> Response:
     """The reader panel (HTMX) or a page of its own: latest text and every earlier version."""
@@ -461,7 +473,9 @@ def document_view(
         summary = patients_store.patient_summary(
             session, patient_id, today=datetime.now(UTC).date()
         )
-    Auditor(session, user).record(
+    audit_read(
+        request,
+        user,
         "document.read",
         f"Document/{document_id}",
         {"patient": f"Patient/{patient_id}", "versions": len(history.versions)},
@@ -486,14 +500,16 @@ def _require_inbox(user: Principal, lang: str) -> str | None:
 
 
 @router.get("/inbox")
-def inbox(request: Request, user: UiUser, session: SessionDep, lang: LangDep) -> Response:
+def inbox(request: Request, user: UiUser, session: ReadSessionDep, lang: LangDep) -> Response:
     """Open findings of the user's role (every role for an administrator)."""
     role = _require_inbox(user, lang)
     items = findings_store.list_findings(session, target_role=role, limit=200)
     patients = patients_store.patients_by_id(
         session, (f.patient_id for f in items if f.patient_id), today=datetime.now(UTC).date()
     )
-    Auditor(session, user).record(
+    audit_read(
+        request,
+        user,
         "finding.list",
         "Finding",
         {"status": "open", "count": len(items), "finding_ids": [f.id for f in items]},
