@@ -209,9 +209,7 @@ class ClassicalDetector:
         sp = np.asarray(spacing_zyx)
         # Hessian on the lung-only image, so the chest wall does not flatten juxtapleural blobs
         inner = ndimage.binary_erosion(lung_mask)
-        masked = np.where(inner, np.clip(hu, -1000.0, 100.0), np.float32(-850.0)).astype(
-            np.float32
-        )
+        masked = np.where(inner, np.clip(hu, -1000.0, 100.0), np.float32(-850.0)).astype(np.float32)
         for center, response, sigma in self.candidate_points(hu, lung_mask, spacing_zyx):
             c_mm = np.asarray(center) * sp
             if any(np.linalg.norm(c_mm - q) < rq for q, rq in taken):

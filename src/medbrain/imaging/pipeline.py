@@ -38,7 +38,7 @@ class DetectOptions:
     lang: str = "zh"
     risk: str = "high"
     threshold: float | None = None
-    working_spacing_mm: float = 1.25
+    working_spacing_mm: float = 2.0
 
 
 def working_grid(

@@ -12,6 +12,8 @@ section 4.4 (logistic regression, fitted here by L2-regularised gradient descent
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +24,9 @@ from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct
 
 TRAIN_SEEDS = range(1000, 1030)
 EVAL_SEEDS = range(5000, 5100)
-SCAN_KWARGS: dict[str, object] = {"n_nodules": 8, "diameter_range_mm": (3.0, 30.0)}
+SCAN_KWARGS: Mapping[str, object] = MappingProxyType(
+    {"n_nodules": 8, "diameter_range_mm": (3.0, 30.0)}
+)
 
 
 def match(

@@ -128,3 +128,23 @@ def test_missing_path_and_wrong_suffix_are_refused(tmp_path: Path) -> None:
     (tmp_path / "x.png").write_bytes(b"\x89PNG")
     with pytest.raises(UnreadableImageError, match="expected a directory"):
         load_series(tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("syntax", ["RLELossless", "JPEG2000Lossless"])
+def test_compressed_transfer_syntaxes_decode_to_the_same_hu(
+    scan: SyntheticScan, dicom_dir: Path, tmp_path: Path, syntax: str
+) -> None:
+    from pydicom import uid
+
+    target = getattr(uid, syntax)
+    d = _copy(dicom_dir, tmp_path / "compressed")
+    for path in sorted(d.iterdir()):
+        ds = pydicom.dcmread(path)
+        try:
+            ds.compress(target)
+        except (RuntimeError, NotImplementedError, ValueError) as exc:  # no encoder installed
+            pytest.skip(f"no {syntax} encoder: {exc}")
+        ds.save_as(path)
+    assert pydicom.dcmread(next(d.iterdir())).file_meta.TransferSyntaxUID == target
+    loaded = load_series(d)
+    assert np.abs(loaded.hu - scan.series.hu).max() <= 0.5 + 1e-3

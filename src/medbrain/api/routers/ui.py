@@ -225,9 +225,9 @@ def install(app: FastAPI) -> None:
     async def _login_required(request: Request, _exc: LoginRequired) -> Response:
         if request.headers.get("hx-request") == "true":
             return Response(status_code=401, headers={"HX-Redirect": "/login"})
-        target = request.url.path
-        if request.method == "GET" and request.url.query:
-            target += "?" + request.url.query
+        if request.method != "GET":
+            return RedirectResponse("/login", status_code=303)  # a form post cannot be resumed
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
 
 
