@@ -147,7 +147,7 @@ def _scenario_from(session: Session, base_url: str, passwords: dict[str, str]) -
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     home = tmp_path_factory.mktemp("browser-home")
     url = f"sqlite:///{home / 'medbrain.db'}"
@@ -207,8 +207,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One chromium for the browser tests, stopped after them.
+
+    Package scope, not session: Playwright's sync API runs an event loop on the main thread
+    while it is started, and every later test calling ``asyncio.run`` would fail.
+    """
     if sync_playwright is None:
         pytest.skip("playwright is not installed (pip install -e '.[dev]')")
     if not CHROMIUM.exists():

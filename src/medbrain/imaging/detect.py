@@ -216,6 +216,10 @@ class ClassicalDetector:
                 continue
             radius = sigma * math.sqrt(3.0)
             m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius)
+            if m is not None and np.linalg.norm(
+                (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
+            ) > max(radius, 3.0):  # segmentation drifted along a vessel: tighter box
+                m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius * 0.5)
             if m is None or m.voxels < 2:
                 continue
             blob = _blobness(masked, center, sigma, spacing_zyx)

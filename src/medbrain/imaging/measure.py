@@ -96,20 +96,8 @@ def _segment(
     center: tuple[int, int, int],
     threshold: float,
     radius_vox: float,
-    exclude_vessels: bool = False,
 ) -> tuple[NDArray[np.bool_], float]:
     region = (box > threshold) & lung
-    if exclude_vessels:  # subsolid: drop soft-tissue tubes that cross the box (vessels)
-        dense = box > SOLID_HU
-        labels, n = ndimage.label(dense)
-        if n:
-            edge = np.unique(
-                np.concatenate(
-                    [labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]
-                )
-            )
-            crossing = np.isin(labels, edge[edge > 0])
-            region &= ~ndimage.binary_dilation(crossing, iterations=1)
     comp = _largest_component_at(region, center, max(1, int(radius_vox * 0.5)))
     if not comp.any():
         return comp, 0.0
@@ -174,7 +162,7 @@ def measure_nodule(
         level_total = level if kind != "part-solid" else -600.0
     else:
         kind = "ground-glass"
-        mask, frac = _segment(box, lung, c, (bg + peak) / 2.0, r_vox, exclude_vessels=False)
+        mask, frac = _segment(box, lung, c, (bg + peak) / 2.0, r_vox)
         level_total = peak
     if not mask.any():
         return None

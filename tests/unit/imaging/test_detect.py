@@ -32,9 +32,10 @@ def test_finds_most_nodules_of_4mm_and_larger_with_few_false_positives(
     results: list[tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]],
 ) -> None:
     sensitivity, fp_per_scan = operating_point(results, default_weights().threshold, min_mm=4.0)
-    # floors measured on these held-out seeds (see tests/bench/bench_ct.py for the full FROC)
-    assert sensitivity >= 0.6
-    assert fp_per_scan <= 4.0
+    # measured on these seeds: 0.79 at 0.67 FP/scan; floors keep a margin (the full FROC over
+    # 20 held-out seeds is printed by tests/bench/bench_ct.py)
+    assert sensitivity >= 0.7
+    assert fp_per_scan <= 2.5
 
 
 def test_scores_are_probabilities_and_sorted(

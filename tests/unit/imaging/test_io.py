@@ -148,3 +148,23 @@ def test_compressed_transfer_syntaxes_decode_to_the_same_hu(
     assert pydicom.dcmread(next(d.iterdir())).file_meta.TransferSyntaxUID == target
     loaded = load_series(d)
     assert np.abs(loaded.hu - scan.series.hu).max() <= 0.5 + 1e-3
+
+
+def test_flipped_row_direction_keeps_patient_geometry(scan: SyntheticScan, tmp_path: Path) -> None:
+    from medbrain.imaging.io import CTSeries
+
+    flipped = CTSeries(
+        hu=np.ascontiguousarray(scan.series.hu[:, :, ::-1]),
+        spacing_mm=scan.series.spacing_mm,
+        origin_mm=(-scan.series.origin_mm[0], *scan.series.origin_mm[1:]),
+        direction=((-1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0)),
+        series_uid="1.2.826.0.1.3680043.8.498.2",
+    )
+    write_dicom_series(flipped, tmp_path / "flip", seed=3)
+    loaded = load_series(tmp_path / "flip")
+    assert np.allclose(loaded.direction, flipped.direction)
+    # the same voxel maps to the same LPS point as in the original orientation
+    nx = scan.series.hu.shape[2]
+    assert loaded.voxel_to_mm((nx - 1 - 10, 20, 30)) == pytest.approx(
+        scan.series.voxel_to_mm((10, 20, 30)), abs=1e-3
+    )
