@@ -15,6 +15,7 @@ from medbrain.api import problems
 from medbrain.api.routers import (
     alerts,
     auth,
+    cds_hooks,
     docs,
     fhir,
     findings,
@@ -137,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="MedBrain",
         version=__version__,
-        description="Hospital AI brain: REST /api/v1, FHIR R4 facade /fhir, web UI /.",
+        description="Hospital AI brain: REST /api/v1, FHIR R4 facade /fhir, CDS Hooks /cds-services, web UI /.",
         # Served by routers/docs.py behind the login, with Swagger UI vendored (no CDN).
         docs_url=None,
         redoc_url=None,
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts.router,
         rx.router,
         fhir.router,
+        cds_hooks.router,
         triage.router,
         qc.router,
         patients.router,
