@@ -19,7 +19,9 @@ from medbrain.core.config import Settings
 from medbrain.core.errors import InputError, MedBrainError
 
 app = typer.Typer(
-    help="MedBrain hospital AI brain", no_args_is_help=True, add_completion=False,
+    help="MedBrain hospital AI brain",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database administration", no_args_is_help=True)
@@ -109,12 +111,9 @@ def read_json(path: str) -> tuple[str, Any]:
 @handle_errors
 def db_upgrade(as_json: JsonOpt = False) -> None:
     """Create or migrate the database to the latest schema."""
-    from medbrain.store import migrate
-    from medbrain.store.db import make_engine
+    from medbrain.store.instance import open_instance
 
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    migrate.upgrade(engine)
+    engine = open_instance(Settings.from_env()).engine
     if as_json:
         print_json({"ok": True, "database": engine.dialect.name})
     else:
@@ -198,7 +197,9 @@ def alerts_evaluate(
 @rx_app.command("review")
 @handle_errors
 def rx_review(
-    prescription: Annotated[str, typer.Argument(help="Prescription JSON or FHIR R4 Bundle (path or -)")],
+    prescription: Annotated[
+        str, typer.Argument(help="Prescription JSON or FHIR R4 Bundle (path or -)")
+    ],
     as_json: JsonOpt = False,
     lang: LangOpt = "zh",
     overrides: Annotated[
@@ -492,7 +493,6 @@ def demo_seed(
         )
     else:
         typer.echo("demo data already present; nothing to do")
-
 
 
 @notes_app.command("draft")

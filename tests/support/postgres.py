@@ -69,7 +69,9 @@ def start_postgres() -> PostgresServer:
     """Init and start a server; raise RuntimeError naming what is missing."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql (make deps does it)")
+        raise RuntimeError(
+            "PostgreSQL is not installed: apt-get install -y postgresql (make deps does it)"
+        )
     root = Path(tempfile.mkdtemp(prefix="medbrain-pg-"))
     data_dir = root / "data"
     data_dir.mkdir()
@@ -77,8 +79,19 @@ def start_postgres() -> PostgresServer:
         shutil.chown(root, "postgres")
         shutil.chown(data_dir, "postgres")
     server = PostgresServer(data_dir=data_dir, port=_free_port(), bin_dir=bin_dir)
-    server._run("initdb", "-D", str(data_dir), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                "--no-locale", "--no-sync")
+    server._run(
+        "initdb",
+        "-D",
+        str(data_dir),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+    )
     opts = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     server._run("pg_ctl", "-D", str(data_dir), "-w", "-l", str(root / "log"), "-o", opts, "start")
     return server

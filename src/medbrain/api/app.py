@@ -25,11 +25,12 @@ from medbrain.api.routers import (
     rx,
     triage,
     ui,
+    workbench,
 )
 from medbrain.core.config import Settings
 from medbrain.core.i18n import t
-from medbrain.store import migrate
-from medbrain.store.db import make_engine, make_read_session_factory, make_session_factory
+from medbrain.store.db import make_read_session_factory
+from medbrain.store.instance import open_instance
 
 log = logging.getLogger("medbrain.access")
 
@@ -132,9 +133,8 @@ def configure_logging(level: str) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url)
-    if not migrate.is_current(engine):
-        migrate.upgrade(engine)
+    instance = open_instance(settings)
+    engine = instance.engine
     app = FastAPI(
         title="MedBrain",
         version=__version__,
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = make_session_factory(engine)
+    app.state.session_factory = instance.session_factory
     app.state.read_session_factory = make_read_session_factory(engine)
     problems.install(app)
 
@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         findings.router,
         docs.router,
         ui.router,
+        workbench.router,
     ):
         app.include_router(router)
     ui.install(app)

@@ -47,13 +47,9 @@ def _check_lang(lang: str) -> None:
 
 def _open_database(settings: Settings) -> Engine:
     """The instance database, created/migrated on first use (DESIGN.md §3)."""
-    from medbrain.store import migrate
-    from medbrain.store.db import make_engine
+    from medbrain.store.instance import open_instance
 
-    engine = make_engine(settings.database_url)
-    if not migrate.is_current(engine):
-        migrate.upgrade(engine)
-    return engine
+    return open_instance(settings, sign_checkpoints=False).engine
 
 
 def _database_error(exc: Exception) -> typer.Exit:

@@ -445,14 +445,12 @@ def seed_instance(
     settings: Settings, *, patients: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED
 ) -> SeedResult:
     """``medbrain demo seed``: migrate the instance database if needed, then seed once."""
-    from medbrain.interop.fhir.instance import open_store
     from medbrain.store.db import transaction
+    from medbrain.store.instance import open_instance
 
-    factory = open_store(settings)
+    instance = open_instance(settings)
     try:
-        with transaction(factory) as session:
+        with transaction(instance.session_factory) as session:
             return seed_demo(session, patients=patients, seed=seed)
     finally:
-        bind = factory.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
+        instance.dispose()

@@ -13,30 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from medbrain.core.config import Settings
 from medbrain.interop.fhir.importer import ImportResult, import_prepared, prepare_bundle
 
 CLI_USER = "cli"
 CLI_ROLE = "admin"
-
-
-def open_store(settings: Settings) -> sessionmaker[Session]:
-    """A session factory on the migrated instance database, with audit checkpoints set up."""
-    from medbrain.audit.chain import configure_checkpoints
-    from medbrain.audit.keys import load_or_create_signer
-    from medbrain.store import migrate
-    from medbrain.store.db import make_engine, make_session_factory
-
-    engine = make_engine(settings.database_url)
-    if not migrate.is_current(engine):
-        migrate.upgrade(engine)
-    factory = make_session_factory(engine)
-    configure_checkpoints(
-        factory, load_or_create_signer(settings.keys_dir), settings.audit_checkpoint_every
-    )
-    return factory
 
 
 def import_into_instance(
@@ -50,11 +31,12 @@ def import_into_instance(
     """Validate, import and audit one Bundle (action ``fhir.import``, counts in detail)."""
     from medbrain.audit import chain
     from medbrain.store.db import transaction
+    from medbrain.store.instance import open_instance
 
     prepared = prepare_bundle(document, source=source)
-    factory = open_store(settings)
+    instance = open_instance(settings)
     try:
-        with transaction(factory) as session:
+        with transaction(instance.session_factory) as session:
             result = import_prepared(session, prepared)
             counts = result.to_dict()
             chain.append(
@@ -66,9 +48,7 @@ def import_into_instance(
                 detail={k: counts[k] for k in ("imported", "updated", "unchanged", "skipped")},
             )
     finally:
-        bind = factory.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
+        instance.dispose()
     return result
 
 
