@@ -1,9 +1,20 @@
 """Seed an instance with synthetic demo data, once.
 
 ``seed_demo`` imports the generated FHIR Bundles through the ordinary importer, creates one
-demo account per role and a handful of open, clearly synthetic findings (rule ids under
-``demo.``) that cite real seeded resources, so every role's inbox shows something. A second
-call finds the first demo patient (MRN ``DM000001``) and does nothing.
+demo account per role and stores what the real, pure engines find in that synthetic world, so
+the clinical inboxes show genuine engine output (each finding's ``extra.demo`` is true):
+
+* alerts (:func:`medbrain.alerts.evaluate_bundle`) over each patient's Bundle as of the demo
+  world's anchor time: to the doctor, and those of a bedside category (critical value, early
+  warning, sepsis) or of critical severity also to the nurse; subject ``Patient/<id>``;
+* prescription review (:func:`medbrain.rx.review`) of each encounter's medication requests
+  with the patient's allergies, diagnoses and that encounter's labs: to the pharmacist;
+* the final QC check (:func:`medbrain.qc.check_record`) of each discharged inpatient stay's
+  documents: to the QC officer; rx and QC findings have subject ``Encounter/<id>``.
+
+At most :data:`MAX_FINDINGS_PER_PATIENT` findings per engine and patient (or encounter) are
+kept. A record an engine rejects is skipped and counted (``finding_counts["rx/skipped"]``).
+A second call finds the first demo patient (MRN ``DM000001``) and does nothing.
 
 Demo accounts (username / password / role), also listed in the README:
 
@@ -30,15 +41,15 @@ DESIGN.md §2 (Finding) and §4 (``make run`` seeds synthetic demo data once); R
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from medbrain.core.config import Settings
-from medbrain.core.findings import Evidence, Finding, Severity
+from medbrain.core.findings import Finding, Severity
 from medbrain.demo.generator import (
     DEFAULT_ANCHOR,
     DEFAULT_PATIENTS,
@@ -48,10 +59,6 @@ from medbrain.demo.generator import (
 )
 from medbrain.interop.fhir.importer import import_bundle
 from medbrain.store import models as m
-
-DEMO_SOURCE = (
-    "演示数据:合成发现,仅用于界面演示,不是临床建议 / synthetic demo finding, not clinical advice"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class SeedResult:
     imported: dict[str, int] = field(default_factory=dict)
     users: tuple[str, ...] = ()
     findings: int = 0
+    finding_counts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +99,7 @@ class SeedResult:
             "imported": dict(self.imported),
             "users": list(self.users),
             "findings": self.findings,
+            "finding_counts": dict(self.finding_counts),
         }
 
 
@@ -105,19 +114,24 @@ def seed_demo(
     seed: int = DEFAULT_SEED,
     anchor: datetime = DEFAULT_ANCHOR,
     audit: bool = True,
+    review_threshold: float | None = None,
 ) -> SeedResult:
-    """Import ``patients`` generated patients, demo accounts and demo findings, once.
+    """Import ``patients`` generated patients, demo accounts and engine findings, once.
 
     Runs in the caller's transaction; the caller commits. ``audit`` appends one
-    ``demo.seed`` entry to the audit chain (as ``system``/``admin``).
+    ``demo.seed`` entry to the audit chain (as ``system``/``admin``). ``review_threshold``
+    defaults to the configured one (``MEDBRAIN_REVIEW_THRESHOLD``).
     """
     if demo_present(session):
         return SeedResult(seeded=False)
     from medbrain.api.security import hash_password
 
+    if review_threshold is None:
+        review_threshold = Settings.from_env().review_threshold
     imported: Counter[str] = Counter()
     first_patient_id: int | None = None
-    for bundle in generate_bundles(patients, seed, anchor=anchor):
+    bundles = list(generate_bundles(patients, seed, anchor=anchor))
+    for bundle in bundles:
         result = import_bundle(session, bundle, source=f"demo/{bundle['id']}", now=anchor)
         imported.update(result.imported)
         if first_patient_id is None and result.patient_ids:
@@ -145,7 +159,9 @@ def seed_demo(
         )
         created.append(account.username)
     session.flush()
-    findings = _seed_findings(session, first_patient_id)
+    by_engine = _seed_findings(session, bundles, anchor, review_threshold)
+    stored = {k: v for k, v in sorted(by_engine.items()) if not k.endswith("/skipped")}
+    findings = sum(stored.values())
     if audit:
         from medbrain.audit import chain
 
@@ -159,6 +175,7 @@ def seed_demo(
                 "patients": patients,
                 "seed": seed,
                 "findings": findings,
+                "by_engine": stored,
                 "users": len(created),
             },
         )
@@ -168,277 +185,190 @@ def seed_demo(
         imported=dict(sorted(imported.items())),
         users=tuple(created),
         findings=findings,
+        finding_counts=dict(sorted(by_engine.items())),
     )
 
 
 # ---------------------------------------------------------------------------------------
-# Demo findings: one or more per role, each quoting the seeded resource it is about.
+# Findings: the real pure engines (alerts, rx, qc) run over the generated Bundles.
+
+#: Alert categories a bedside nurse acts on; alerts of these categories, or of critical
+#: severity, go to the nurse's inbox as well as the doctor's.
+NURSE_ALERT_CATEGORIES = frozenset({"critical_value", "early_warning", "sepsis"})
+#: Most findings one engine stores for one patient (keeps the inboxes readable).
+MAX_FINDINGS_PER_PATIENT = 12
+
+Entry = dict[str, Any]
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:g}"
+def _encounter_ref(resource: dict[str, Any]) -> str | None:
+    if resource.get("resourceType") == "DocumentReference":
+        refs = (resource.get("context") or {}).get("encounter") or [{}]
+        return str(refs[0].get("reference")) if refs[0].get("reference") else None
+    ref = (resource.get("encounter") or {}).get("reference")
+    return str(ref) if ref else None
 
 
-def _obs_quote(row: m.Observation) -> str:
-    return f"{row.display} {_number(row.value_num)} {row.unit or ''}".strip()
+def _sub_bundle(bundle: dict[str, Any], entries: list[Entry]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "id": bundle.get("id"),
+        "type": "collection",
+        "entry": entries,
+    }
 
 
-def _top_observation(
-    session: Session, codes: tuple[str, ...], *, lowest: bool = False
-) -> m.Observation | None:
-    order = m.Observation.value_num.asc() if lowest else m.Observation.value_num.desc()
-    query = (
-        select(m.Observation)
-        .where(m.Observation.code.in_(codes), m.Observation.value_num.is_not(None))
-        .order_by(order, m.Observation.id)
-        .limit(1)
+def _demo(findings: Any) -> list[Finding]:
+    """Engine findings, marked as computed over synthetic demo data."""
+    return [replace(f, extra={**f.extra, "demo": True}) for f in findings]
+
+
+@dataclass(slots=True)
+class _Engines:
+    alerts: Any
+    rx: Any
+    qc: Any
+    review_threshold: float
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def _seed_findings(
+    session: Session, bundles: list[dict[str, Any]], anchor: datetime, review_threshold: float
+) -> Counter[str]:
+    """Run alerts (per patient, as of ``anchor``), rx (per encounter with orders) and qc (per
+    discharged inpatient stay) and store their findings; returns counts per ``engine/role``."""
+    from medbrain.alerts import load_alert_knowledge
+    from medbrain.qc import load_qc_knowledge
+    from medbrain.rx import load_rx_knowledge
+
+    engines = _Engines(
+        alerts=load_alert_knowledge(None),
+        rx=load_rx_knowledge(None),
+        qc=load_qc_knowledge(None),
+        review_threshold=review_threshold,
     )
-    return session.scalar(query)
+    for bundle in bundles:
+        _seed_patient(session, engines, bundle, anchor)
+    session.flush()
+    return engines.counts
 
 
-def _save(
-    session: Session,
-    finding: Finding,
-    *,
-    role: str,
-    patient_id: int | None,
-    encounter_id: int | None,
-    subject: str | None,
-) -> int:
+def _seed_patient(
+    session: Session, engines: _Engines, bundle: dict[str, Any], anchor: datetime
+) -> None:
+    from medbrain.alerts import evaluate_bundle
+    from medbrain.core.errors import InputError
+    from medbrain.qc import check_record
+    from medbrain.qc.parse import record_from_json
+    from medbrain.rx import review
     from medbrain.store.findings import save_findings
 
-    save_findings(
-        session,
-        [finding],
-        engine="demo",
-        target_role=role,
-        patient_id=patient_id,
-        encounter_id=encounter_id,
-        subject=subject,
-    )
-    return 1
+    entries: list[Entry] = list(bundle.get("entry") or [])
+    resources = [e["resource"] for e in entries]
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    if patient is None:
+        return
+    patient_id = session.scalar(select(m.Patient.id).where(m.Patient.fhir_id == patient["id"]))
+    if patient_id is None:
+        return
+    source = f"demo/{bundle.get('id')}"
 
+    def store(findings: list[Finding], engine: str, role: str, **where: Any) -> None:
+        findings = findings[:MAX_FINDINGS_PER_PATIENT]
+        if findings:
+            save_findings(session, findings, engine=engine, target_role=role, **where)
+            engines.counts[f"{engine}/{role}"] += len(findings)
 
-def _seed_findings(session: Session, linked_patient_id: int | None) -> int:
-    count = 0
-    source = Evidence(source=DEMO_SOURCE)
-
-    potassium = _top_observation(session, ("2823-3",))
-    if potassium is not None:
-        subject = f"Observation/{potassium.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.alerts.potassium-high",
-                category="critical_value",
-                severity=Severity.CRITICAL,
-                message=f"血钾 {_number(potassium.value_num)} {potassium.unit},高于参考上限 {_number(potassium.ref_high)}(演示)",
-                suggestion="复查血钾,心电监护,评估降钾治疗(演示)",
-                evidence=(Evidence(resource=subject, quote=_obs_quote(potassium)), source),
-                confidence=0.95,
-                extra={"demo": True},
-            ),
-            role="doctor",
-            patient_id=potassium.patient_id,
-            encounter_id=potassium.encounter_id,
-            subject=subject,
+    # Alerts: the whole record as of the demo world's "now".
+    try:
+        report = evaluate_bundle(
+            bundle,
+            engines.alerts,
+            now=anchor,
+            lang="zh",
+            source=source,
+            review_threshold=engines.review_threshold,
         )
+    except InputError:
+        engines.counts["alerts/skipped"] += 1
+    else:
+        alerts = _demo(report.alerts)
+        where = {"patient_id": patient_id, "subject": f"Patient/{patient['id']}"}
+        store(alerts, "alerts", "doctor", **where)
+        bedside = [
+            f
+            for f in alerts
+            if f.category in NURSE_ALERT_CATEGORIES or f.severity is Severity.CRITICAL
+        ]
+        store(bedside, "alerts", "nurse", **where)
 
-    creatinine = _top_observation(session, ("14682-9",))
-    if creatinine is not None:
-        subject = f"Observation/{creatinine.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.alerts.creatinine-high",
-                category="aki",
-                severity=Severity.WARNING,
-                message=f"血肌酐 {_number(creatinine.value_num)} {creatinine.unit},明显升高(演示)",
-                suggestion="对照基线评估急性肾损伤,复核经肾排泄药物剂量(演示)",
-                evidence=(Evidence(resource=subject, quote=_obs_quote(creatinine)), source),
-                confidence=0.9,
-                extra={"demo": True},
-            ),
-            role="doctor",
-            patient_id=creatinine.patient_id,
-            encounter_id=creatinine.encounter_id,
-            subject=subject,
+    shared = [
+        e
+        for e, r in zip(entries, resources, strict=True)
+        if r.get("resourceType") in ("Patient", "AllergyIntolerance")
+        or (r.get("resourceType") == "Condition" and _encounter_ref(r) is None)
+    ]
+    for encounter in (r for r in resources if r.get("resourceType") == "Encounter"):
+        ref = f"urn:uuid:{encounter['id']}"
+        own = [e for e, r in zip(entries, resources, strict=True) if _encounter_ref(r) == ref]
+        encounter_id = session.scalar(
+            select(m.Encounter.id).where(m.Encounter.fhir_id == encounter["id"])
         )
-        order = session.scalar(
-            select(m.MedicationRequest)
-            .where(m.MedicationRequest.patient_id == creatinine.patient_id)
-            .order_by(m.MedicationRequest.id)
-            .limit(1)
-        )
-        if order is not None:
-            order_subject = f"MedicationRequest/{order.fhir_id}"
-            dose = f"{_number(order.dose_value)}{order.dose_unit or ''} {order.route or ''} {order.frequency or ''}".strip()
-            count += _save(
-                session,
-                Finding(
-                    rule_id="demo.rx.renal-review",
-                    category="renal",
-                    severity=Severity.WARNING,
-                    message=f"{order.drug} 与血肌酐 {_number(creatinine.value_num)} {creatinine.unit} 同时存在,请复核剂量(演示)",
-                    suggestion="按肾功能核对剂量与给药间隔(演示)",
-                    evidence=(
-                        Evidence(resource=order_subject, quote=f"{order.drug} {dose}".strip()),
-                        Evidence(resource=subject, quote=_obs_quote(creatinine)),
-                        source,
-                    ),
-                    confidence=0.8,
-                    extra={"demo": True, "drugs": [order.drug]},
-                ),
-                role="pharmacist",
-                patient_id=order.patient_id,
-                encounter_id=order.encounter_id,
-                subject=order_subject,
+        where = {
+            "patient_id": patient_id,
+            "encounter_id": encounter_id,
+            "subject": f"Encounter/{encounter['id']}",
+        }
+        # Rx: this encounter's orders with the patient's allergies, diagnoses and labs.
+        if any(e["resource"].get("resourceType") == "MedicationRequest" for e in own):
+            prescription = _sub_bundle(
+                bundle,
+                shared
+                + [
+                    e
+                    for e in own
+                    if e["resource"].get("resourceType")
+                    in ("Condition", "Observation", "MedicationRequest")
+                ],
             )
-
-    glucose = _top_observation(session, ("14749-6",))
-    if glucose is not None:
-        subject = f"Observation/{glucose.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.nursing.glucose-high",
-                category="trend",
-                severity=Severity.WARNING,
-                message=f"血糖 {_number(glucose.value_num)} {glucose.unit},请按医嘱加测指尖血糖(演示)",
-                suggestion="餐前及睡前监测指尖血糖,异常时通知医生(演示)",
-                evidence=(Evidence(resource=subject, quote=_obs_quote(glucose)), source),
-                confidence=0.9,
-                extra={"demo": True},
-            ),
-            role="nurse",
-            patient_id=glucose.patient_id,
-            encounter_id=glucose.encounter_id,
-            subject=subject,
-        )
-
-    sodium = _top_observation(session, ("2951-2",), lowest=True)
-    if sodium is not None:
-        subject = f"Observation/{sodium.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.nursing.sodium-low",
-                category="electrolyte",
-                severity=Severity.WARNING,
-                message=f"血钠 {_number(sodium.value_num)} {sodium.unit},低于参考下限,注意出入量及神志变化(演示)",
-                suggestion="记录24小时出入量,按医嘱限水(演示)",
-                evidence=(Evidence(resource=subject, quote=_obs_quote(sodium)), source),
-                confidence=0.9,
-                extra={"demo": True},
-            ),
-            role="nurse",
-            patient_id=sodium.patient_id,
-            encounter_id=sodium.encounter_id,
-            subject=subject,
-        )
-
-    study = session.scalar(select(m.ImagingStudy).order_by(m.ImagingStudy.id).limit(1))
-    if study is not None:
-        subject = f"ImagingStudy/{study.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.imaging.awaiting-report",
-                category="imaging",
-                severity=Severity.INFO,
-                message=f"{study.description} 待出具报告(演示)",
-                suggestion="阅片并出具结构化报告(演示)",
-                evidence=(Evidence(resource=subject, quote=study.description or ""), source),
-                confidence=1.0,
-                extra={"demo": True},
-            ),
-            role="radiologist",
-            patient_id=study.patient_id,
-            encounter_id=study.encounter_id,
-            subject=subject,
-        )
-
-    admission = session.execute(
-        select(m.Document, m.DocumentVersion)
-        .join(m.DocumentVersion, m.DocumentVersion.document_id == m.Document.id)
-        .where(m.Document.doc_type == "admission")
-        .order_by(m.Document.id)
-        .limit(1)
-    ).first()
-    if admission is not None:
-        document, version = admission
-        line = next(
-            (x for x in version.text.splitlines() if x.startswith("主诉")), version.text[:40]
-        )
-        subject = f"DocumentReference/{document.fhir_id}"
-        count += _save(
-            session,
-            Finding(
-                rule_id="demo.qc.review-admission-note",
-                category="content",
-                severity=Severity.INFO,
-                message="入院记录待质控抽查(演示)",
-                suggestion="核对主诉、现病史与诊断的一致性(演示)",
-                evidence=(Evidence(document="admission", resource=subject, quote=line), source),
-                confidence=1.0,
-                extra={"demo": True, "document": "admission", "section": "主诉"},
-            ),
-            role="qc_officer",
-            patient_id=document.patient_id,
-            encounter_id=document.encounter_id,
-            subject=subject,
-        )
-
-    patients = session.scalar(select(func.count()).select_from(m.Patient)) or 0
-    count += _save(
-        session,
-        Finding(
-            rule_id="demo.admin.demo-data-present",
-            category="data_quality",
-            severity=Severity.INFO,
-            message=f"本实例含 {patients} 名合成演示患者,不得录入真实患者数据(演示)",
-            suggestion="正式使用前请新建实例或清空演示数据(演示)",
-            evidence=(source,),
-            confidence=1.0,
-            extra={"demo": True},
-        ),
-        role="admin",
-        patient_id=None,
-        encounter_id=None,
-        subject=None,
-    )
-
-    if linked_patient_id is not None:
-        latest = session.scalar(
-            select(m.Observation)
-            .where(
-                m.Observation.patient_id == linked_patient_id,
-                m.Observation.value_num.is_not(None),
-                m.Observation.category == "laboratory",
+            try:
+                result = review(
+                    prescription,
+                    engines.rx,
+                    lang="zh",
+                    source=f"{source}/Encounter/{encounter['id']}",
+                    review_threshold=engines.review_threshold,
+                )
+            except InputError:
+                engines.counts["rx/skipped"] += 1  # e.g. a route the engine cannot read
+            else:
+                store(_demo(result.findings), "rx", "pharmacist", **where)
+        # QC: the final check of a discharged inpatient stay's documents.
+        inpatient = (encounter.get("class") or {}).get("code") == "IMP"
+        if inpatient and encounter.get("status") == "finished":
+            documents = [e for e in own if e["resource"].get("resourceType") == "DocumentReference"]
+            if not documents:
+                continue
+            record_bundle = _sub_bundle(
+                bundle,
+                [e for e in entries if e["resource"] is patient or e["resource"] is encounter]
+                + documents,
             )
-            .order_by(m.Observation.effective_at.desc(), m.Observation.id)
-            .limit(1)
-        )
-        if latest is not None:
-            subject = f"Observation/{latest.fhir_id}"
-            count += _save(
-                session,
-                Finding(
-                    rule_id="demo.patient.follow-up-reminder",
-                    category="follow_up",
-                    severity=Severity.INFO,
-                    message=f"您最近一次检验 {_obs_quote(latest)},请按出院医嘱按时复诊(演示)",
-                    suggestion="携带本次检验结果到门诊复诊(演示)",
-                    evidence=(Evidence(resource=subject, quote=_obs_quote(latest)), source),
-                    confidence=1.0,
-                    extra={"demo": True},
-                ),
-                role="patient",
-                patient_id=linked_patient_id,
-                encounter_id=latest.encounter_id,
-                subject=subject,
-            )
-    return count
+            try:
+                record = record_from_json(
+                    record_bundle, f"{source}/Encounter/{encounter['id']}", engines.qc.vocabulary
+                )
+                qc = check_record(
+                    record,
+                    engines.qc,
+                    stage="final",
+                    lang="zh",
+                    review_threshold=engines.review_threshold,
+                )
+            except InputError:
+                engines.counts["qc/skipped"] += 1
+            else:
+                store(_demo([*qc.defects, *qc.needs_review]), "qc", "qc_officer", **where)
 
 
 def seed_instance(
@@ -451,6 +381,11 @@ def seed_instance(
     instance = open_instance(settings)
     try:
         with transaction(instance.session_factory) as session:
-            return seed_demo(session, patients=patients, seed=seed)
+            return seed_demo(
+                session,
+                patients=patients,
+                seed=seed,
+                review_threshold=settings.review_threshold,
+            )
     finally:
         instance.dispose()

@@ -441,6 +441,9 @@ def _detail(finding: Finding, lang: str) -> str:
             where = e.resource or e.document
             suffix = f" ({_md(where)})" if where else ""
             lines.append(f"- “{_md(e.quote or '')}”{suffix}")
+    tests = [x for x in finding.extra.get("recommended_tests", []) if isinstance(x, str)]
+    if tests:  # alerts findings (DESIGN.md §3 ``alerts evaluate``)
+        lines += ["", f"**{t('cds.detail.tests', lang)}:**"] + [f"- {_md(x)}" for x in tests]
     sources = [e.source for e in finding.evidence if e.source]
     if sources:
         lines += ["", f"**{t('cds.detail.source', lang)}:** " + "; ".join(_md(s) for s in sources)]

@@ -1,27 +1,45 @@
-"""``seed_demo``: imports through the FHIR importer, accounts per role, findings per role, once."""
+"""``seed_demo``: imports through the FHIR importer, accounts per role, engine findings, once."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from medbrain.api.security import ROLES, verify_password
+from medbrain.alerts import load_alert_knowledge
+from medbrain.api.security import verify_password
 from medbrain.demo.seed import DEMO_ACCOUNTS, seed_demo
 from medbrain.store import models as m
 
-PATIENTS = 7
+PATIENTS = 20  # the smallest demo world with a current hyperkalaemia patient
+CLINICAL_ROLES = {"doctor", "nurse", "pharmacist", "qc_officer"}
+RESOURCE_MODELS: dict[str, Any] = {
+    "Patient": m.Patient,
+    "Encounter": m.Encounter,
+    "Observation": m.Observation,
+    "MedicationRequest": m.MedicationRequest,
+    "Condition": m.Condition,
+    "DocumentReference": m.Document,
+}
 
 
 def _count(session: Session, model: object) -> int:
     return int(session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[arg-type]
 
 
-def test_seed_runs_once_with_accounts_and_findings_for_every_role(
+def _resolve(session: Session, reference: str) -> Any:
+    kind, _, fhir_id = reference.partition("/")
+    model = RESOURCE_MODELS[kind]
+    return session.scalar(select(model).where(model.fhir_id == fhir_id))
+
+
+def test_seed_runs_once_with_accounts_and_engine_findings(
     session_factory: sessionmaker[Session],
 ) -> None:
     with session_factory() as session, session.begin():
@@ -35,13 +53,72 @@ def test_seed_runs_once_with_accounts_and_findings_for_every_role(
             for model in (m.Patient, m.Observation, m.Document, m.FindingRecord, m.User)
         }
         assert counts["patient"] == PATIENTS
-        roles = set(
-            session.scalars(
-                select(m.FindingRecord.target_role).where(m.FindingRecord.status == "open")
-            )
+        rows = list(session.scalars(select(m.FindingRecord)))
+        assert len(rows) == first.findings == counts["finding"]
+        stored = Counter(f"{r.engine}/{r.target_role}" for r in rows)
+        assert {k: v for k, v in first.finding_counts.items() if not k.endswith("skipped")} == (
+            dict(stored)
         )
-        assert roles == set(ROLES)
-        assert all(r.startswith("demo.") for r in session.scalars(select(m.FindingRecord.rule_id)))
+        # Every clinical role's inbox holds genuine engine output, nothing hand-made.
+        open_roles = {r.target_role for r in rows if r.status == "open"}
+        assert open_roles >= CLINICAL_ROLES
+        assert {r.engine for r in rows} == {"alerts", "rx", "qc"}
+        assert not any(r.rule_id.startswith("demo.") for r in rows)
+        assert all(r.extra.get("demo") is True and r.patient_id is not None for r in rows)
+        assert {r.engine for r in rows if r.target_role == "pharmacist"} == {"rx"}
+        assert {r.engine for r in rows if r.target_role == "qc_officer"} == {"qc"}
+        assert all(r.rule_id.startswith("rx.") for r in rows if r.engine == "rx")
+        assert all(r.rule_id.startswith("qc.") for r in rows if r.engine == "qc")
+
+        # A seeded hyperkalaemia patient: the alerts engine's rule, citing the potassium result.
+        knowledge = load_alert_knowledge(None)
+        assert "electrolyte.hyperkalaemia" in str(knowledge.rules)
+        hyper = [
+            r
+            for r in rows
+            if r.engine == "alerts"
+            and r.target_role == "doctor"
+            and r.rule_id == "electrolyte.hyperkalaemia"
+        ]
+        assert hyper
+        for row in hyper:
+            assert row.subject is not None
+            patient = _resolve(session, row.subject)
+            assert isinstance(patient, m.Patient) and patient.id == row.patient_id
+            cited = [e["resource"] for e in row.evidence if e.get("resource")]
+            potassium = [_resolve(session, ref) for ref in cited if ref.startswith("Observation/")]
+            assert potassium and all(o is not None for o in potassium)
+            assert any(
+                o.code == "2823-3" and o.patient_id == row.patient_id and o.value_num >= 5.0
+                for o in potassium
+            )
+        # Bedside-relevant alerts also reach the nurse.
+        nurse = [r for r in rows if r.target_role == "nurse"]
+        assert nurse and all(r.engine == "alerts" for r in nurse)
+        assert {(r.rule_id, r.patient_id) for r in nurse} <= {
+            (r.rule_id, r.patient_id) for r in rows if r.target_role == "doctor"
+        }
+
+        # Findings cite real seeded resources of their own patient.
+        for row in rows:
+            assert row.subject is not None
+            subject = _resolve(session, row.subject)
+            assert subject is not None
+            if row.engine == "alerts":
+                assert row.subject.startswith("Patient/") and subject.id == row.patient_id
+                for evidence in row.evidence:
+                    if evidence.get("resource"):
+                        target = _resolve(session, evidence["resource"])
+                        assert target is not None and target.patient_id == row.patient_id
+            else:
+                assert isinstance(subject, m.Encounter)
+                assert subject.id == row.encounter_id and subject.patient_id == row.patient_id
+        for row in rows:
+            if row.engine == "qc":
+                encounter = session.get(m.Encounter, row.encounter_id)
+                assert encounter is not None and encounter.kind == "inpatient"
+                assert encounter.discharge_time is not None
+
         for account in DEMO_ACCOUNTS:
             user = session.scalar(select(m.User).where(m.User.username == account.username))
             assert user is not None and user.role == account.role
@@ -52,18 +129,6 @@ def test_seed_runs_once_with_accounts_and_findings_for_every_role(
             session.scalar(select(m.Patient.mrn).where(m.Patient.id == patient_user.patient_id))
             == "DM000001"
         )
-        own = session.scalar(
-            select(m.FindingRecord).where(m.FindingRecord.target_role == "patient")
-        )
-        assert own is not None and own.patient_id == patient_user.patient_id
-        cited = session.scalar(
-            select(m.FindingRecord).where(m.FindingRecord.rule_id == "demo.alerts.potassium-high")
-        )
-        assert cited is not None and cited.subject is not None
-        obs = session.scalar(
-            select(m.Observation).where(m.Observation.fhir_id == cited.subject.split("/")[1])
-        )
-        assert obs is not None and f"{obs.value_num:g}" in cited.evidence[0]["quote"]
         audit = session.scalar(select(m.AuditEntry).where(m.AuditEntry.action == "demo.seed"))
         assert audit is not None
 

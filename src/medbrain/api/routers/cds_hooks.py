@@ -118,7 +118,12 @@ def _audit_cards(
 
 @router.get("", summary="CDS Hooks discovery")
 def discover(_user: CdsUser, lang: LangDep) -> dict[str, Any]:
-    """The services MedBrain offers (CDS Hooks 2.0 §"Discovery")."""
+    """The services MedBrain offers (CDS Hooks 2.0 §"Discovery").
+
+    Every ``/cds-services`` route takes MedBrain's bearer token (role doctor, pharmacist or
+    admin); the spec's signed-JWT client authentication (§"Trusting CDS Clients") is future
+    work.
+    """
     return cds.discovery(lang)
 
 

@@ -56,7 +56,7 @@ from medbrain.api.routers import alerts as alerts_api
 from medbrain.api.routers import qc as qc_api
 from medbrain.api.routers import rx as rx_api
 from medbrain.api.routers import triage as triage_api
-from medbrain.api.routers.ui import UiUser, audit_read, render
+from medbrain.api.routers.ui import UiUser, audit_read, redirect, render
 from medbrain.core.config import Settings
 from medbrain.core.errors import BackendUnavailable, InputError, NotFoundError
 from medbrain.core.i18n import Lang, t
@@ -322,6 +322,8 @@ def _latest_values(session: Session, patient_ids: Sequence[int]) -> dict[int, di
     )
     out: dict[int, dict[str, float]] = defaultdict(dict)
     for patient_id, code, value, unit in rows:
+        if value is None:
+            continue
         if code in WEIGHT_LOINC:
             out[patient_id]["weight_kg"] = value
         elif code == HEIGHT_LOINC:
@@ -402,24 +404,22 @@ def _rx_worklist(
         p.id: p for p in session.scalars(select(m.Patient).where(m.Patient.id.in_(patient_ids)))
     }
     requests: dict[int, list[m.MedicationRequest]] = defaultdict(list)
-    for row in session.scalars(
+    for med in session.scalars(
         select(m.MedicationRequest)
         .where(m.MedicationRequest.encounter_id.in_(encounter_ids))
         .order_by(m.MedicationRequest.authored_at, m.MedicationRequest.id)
     ):
-        if row.encounter_id is not None and row.status not in ("cancelled", "entered-in-error"):
-            requests[row.encounter_id].append(row)
+        if med.encounter_id is not None and med.status not in ("cancelled", "entered-in-error"):
+            requests[med.encounter_id].append(med)
     allergies: dict[int, list[str]] = defaultdict(list)
     for a in session.scalars(
         select(m.AllergyIntolerance).where(m.AllergyIntolerance.patient_id.in_(patient_ids))
     ):
         allergies[a.patient_id].append(a.substance)
-    diagnoses: dict[int, list[str]] = defaultdict(list)
+    conditions: dict[int, list[m.Condition]] = defaultdict(list)
     for c in session.scalars(select(m.Condition).where(m.Condition.patient_id.in_(patient_ids))):
-        if c.clinical_status in (None, "active", "recurrence", "relapse") and (
-            c.encounter_id is None or c.encounter_id in encounter_ids
-        ):
-            diagnoses[c.patient_id].append(c.text)
+        if c.clinical_status in (None, "active", "recurrence", "relapse"):
+            conditions[c.patient_id].append(c)
     values = _latest_values(session, patient_ids)
     knowledge = rx_api.knowledge_for(request)
     rows: list[dict[str, Any]] = []
@@ -433,7 +433,11 @@ def _rx_worklist(
             patient,
             meds,
             allergies.get(patient.id, []),
-            diagnoses.get(patient.id, []),
+            [  # the patient's standing diagnoses and this encounter's
+                c.text
+                for c in conditions.get(patient.id, [])
+                if c.encounter_id in (None, encounter.id)
+            ],
             values.get(patient.id, {}),
         )
         row: dict[str, Any] = {
@@ -501,6 +505,7 @@ def _rx_page(
             "prescription_text": prescription_text,
             "result": result,
             "error": error,
+            "cap": RX_LIST_CAP,
         },
         lang=lang,
         user=user,
@@ -538,7 +543,6 @@ def rx_review(
     request: Request,
     user: RxUser,
     session: ReadSessionDep,
-    auditor: AuditDep,
     lang: LangDep,
     settings: SettingsDep,
     prescription: Annotated[str, Form(max_length=200_000)] = "",
@@ -550,7 +554,8 @@ def rx_review(
         try:
             document = json.loads(prescription)
         except json.JSONDecodeError as exc:
-            raise InputError("form", "prescription", t("error.invalid_json", lang, problem=exc))
+            problem = t("error.invalid_json", lang, problem=exc)
+            raise InputError("form", "prescription", problem) from None
         started = time.perf_counter()
         reviewed = review(
             document,
@@ -560,7 +565,10 @@ def rx_review(
             review_threshold=settings.review_threshold,
         )
         result = reviewed.to_dict(time.perf_counter() - started)
-        auditor.record(
+        # Its own short audit transaction: the page then reads the worklist (see ReadAuditor).
+        audit_read(
+            request,
+            user,
             "rx.review",
             "Prescription/adhoc",
             {"verdict": reviewed.verdict, "findings": len(reviewed.findings), "via": "ui"},
@@ -631,9 +639,10 @@ def _qc_check(
     request: Request, session: Session, encounter: m.Encounter, lang: str, settings: Settings
 ) -> dict[str, Any]:
     knowledge = qc_api.knowledge_for(request)
-    record = record_from_mapping(
-        _qc_input(session, encounter, settings), f"Encounter/{encounter.id}", knowledge.vocabulary
-    )
+    document = _qc_input(session, encounter, settings)
+    if not document["documents"]:
+        raise InputError(f"Encounter/{encounter.id}", "documents", t("qc.no_documents", lang))
+    record = record_from_mapping(document, f"Encounter/{encounter.id}", knowledge.vocabulary)
     stage = "final" if encounter.discharge_time is not None else "realtime"
     report = check_record(
         record, knowledge, stage=stage, lang=lang, review_threshold=settings.review_threshold
@@ -649,7 +658,7 @@ def _inpatient_encounters(session: Session, limit: int) -> list[tuple[m.Encounte
         .order_by(m.Encounter.admit_time.desc(), m.Encounter.id.desc())
         .limit(limit)
     )
-    return [(e, p) for e, p in rows.tuples()]
+    return [(row[0], row[1]) for row in rows]
 
 
 @router.get("/qc")
@@ -679,7 +688,19 @@ def qc_list(
             "patient_ids": sorted({r["patient"].id for r in rows}),
         },
     )
-    return render(request, "workbench/qc_list.html", {"rows": rows}, lang=lang, user=user)
+    return render(
+        request, "workbench/qc_list.html", {"rows": rows, "cap": QC_LIST_CAP}, lang=lang, user=user
+    )
+
+
+@router.get("/qc/go")
+def qc_go(
+    request: Request,
+    user: QCUser,
+    encounter: Annotated[int, Query(ge=1, le=2**31 - 1)],
+) -> Response:
+    """The record picker's target (works without JavaScript)."""
+    return redirect(request, f"/qc/encounters/{encounter}")
 
 
 @router.get("/qc/encounters/{encounter_id}")
@@ -721,7 +742,6 @@ def qc_encounter(
         },
         lang=lang,
         user=user,
-        status_code=422 if error else 200,
     )
 
 
