@@ -329,6 +329,12 @@ def _seed_patient(
                     for e in own
                     if e["resource"].get("resourceType")
                     in ("Condition", "Observation", "MedicationRequest")
+                ]
+                + [
+                    e
+                    for e in entries
+                    if e["resource"].get("resourceType") == "Encounter"
+                    and e["resource"].get("id") == encounter["id"]
                 ],
             )
             try:

@@ -377,6 +377,18 @@ _LOINC_LABS = {
     "3141-9": "weight_kg",
     "8302-2": "height_cm",
 }
+# FHIR R4 Encounter.class codes (HL7 v3 ActCode) → MedBrain prescription setting.
+_ENCOUNTER_SETTINGS = {
+    "AMB": "outpatient",
+    "VR": "outpatient",
+    "HH": "outpatient",
+    "EMER": "emergency",
+    "IMP": "inpatient",
+    "ACUTE": "inpatient",
+    "NONAC": "inpatient",
+    "SS": "inpatient",
+}
+
 _FHIR_ROUTES = {
     "26643006": "po",
     "47625008": "iv",
@@ -415,6 +427,7 @@ def bundle_to_prescription(bundle: Mapping[str, Any], source: str) -> dict[str, 
     """
     patient: dict[str, Any] = {"allergies": [], "diagnoses": [], "labs": {}}
     items: list[dict[str, Any]] = []
+    setting: str | None = None
     birth: str | None = None
     authored: date | None = None
     for n, entry in enumerate(bundle.get("entry") or []):
@@ -428,6 +441,10 @@ def bundle_to_prescription(bundle: Mapping[str, Any], source: str) -> dict[str, 
                 patient["sex"] = res["gender"]
             if isinstance(res.get("birthDate"), str):
                 birth = res["birthDate"]
+        elif kind == "Encounter":
+            # Supply limits differ by setting (《处方管理办法》第十九条), so the class matters.
+            code = (res.get("class") or {}).get("code")
+            setting = _ENCOUNTER_SETTINGS.get(str(code), setting)
         elif kind == "Condition":
             text = _text_of(res.get("code"))
             if text:
@@ -508,4 +525,7 @@ def bundle_to_prescription(bundle: Mapping[str, Any], source: str) -> dict[str, 
         age = _age_years(birth, authored)
         if age is not None:
             patient["age_years"] = round(age, 2)
-    return {"patient": patient, "items": items}
+    prescription: dict[str, Any] = {"patient": patient, "items": items}
+    if setting is not None:
+        prescription["setting"] = setting
+    return prescription
