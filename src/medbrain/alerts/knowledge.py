@@ -32,6 +32,7 @@ import yaml
 
 from medbrain.alerts.escalation import escalation_policy
 from medbrain.core.errors import KnowledgeError
+from medbrain.knowledge.overrides import deep_merge
 
 FILES = ("analytes", "critical_values", "rules")
 LOINC_SYSTEM = "http://loinc.org"
@@ -101,37 +102,6 @@ def _read_shipped(stem: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"knowledge file alerts/{name} is not valid YAML: {exc}") from None
-
-
-def _is_id_rows(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(row, dict) and "id" in row for row in value)
-    )
-
-
-def deep_merge(base: Any, override: Any) -> Any:
-    """Merge ``override`` into ``base`` without mutating either (see module docstring)."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for key, value in override.items():
-            out[key] = deep_merge(base[key], value) if key in base else value
-        return out
-    if _is_id_rows(base) and isinstance(override, list):
-        rows: dict[str, Any] = {str(row["id"]): row for row in base}
-        order = [str(row["id"]) for row in base]
-        for row in override:
-            if not isinstance(row, dict) or "id" not in row:
-                raise KnowledgeError(f"override row {row!r} has no id")
-            rid = str(row["id"])
-            if rid in rows:
-                rows[rid] = deep_merge(rows[rid], row)
-            else:
-                rows[rid] = row
-                order.append(rid)
-        return [rows[rid] for rid in order if rows[rid].get("enabled", True) is not False]
-    return override
 
 
 def _check_texts(where: str, value: Any) -> None:

@@ -29,6 +29,7 @@ import yaml
 
 from medbrain.core.errors import KnowledgeError
 from medbrain.core.findings import Severity
+from medbrain.knowledge.overrides import deep_merge
 from medbrain.qc.parse import Vocabulary, build_vocabulary, read_knowledge_yaml
 
 CATEGORIES = (
@@ -127,37 +128,6 @@ class QCKnowledge:
         if entry is None:
             return key.removeprefix("section.")
         return entry["en" if lang == "en" else "zh"]
-
-
-def _is_rows(value: Any, key: str) -> bool:
-    return isinstance(value, list) and all(isinstance(r, dict) and key in r for r in value)
-
-
-def deep_merge(base: Any, override: Any, key: str = "rule_id") -> Any:
-    """Merge ``override`` into ``base`` (neither mutated).
-
-    Mappings merge key by key; lists of rows carrying ``key`` merge row by row (same id:
-    deep-merged; new id: appended; ``enabled: false``: dropped); anything else is replaced.
-    """
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for k, v in override.items():
-            out[k] = deep_merge(base[k], v, key) if k in base else v
-        return out
-    if _is_rows(base, key) and isinstance(override, list) and base:
-        rows = {str(r[key]): r for r in base}
-        order = [str(r[key]) for r in base]
-        for row in override:
-            if not isinstance(row, dict) or key not in row:
-                raise KnowledgeError(f"override row {row!r} has no {key}")
-            rid = str(row[key])
-            if rid in rows:
-                rows[rid] = deep_merge(rows[rid], row, key)
-            else:
-                rows[rid] = row
-                order.append(rid)
-        return [rows[r] for r in order if rows[r].get("enabled", True) is not False]
-    return override
 
 
 def _texts(where: str, value: Any) -> dict[str, str]:
@@ -273,8 +243,12 @@ def load_qc_knowledge(
             "time_labels",
             "signature_labels",
         )
-        rules_data = deep_merge(rules_data, {k: v for k, v in extra.items() if k not in vocab_keys})
-        vocab_data = deep_merge(vocab_data, {k: v for k, v in extra.items() if k in vocab_keys})
+        rules_data = deep_merge(
+            rules_data, {k: v for k, v in extra.items() if k not in vocab_keys}, "rule_id"
+        )
+        vocab_data = deep_merge(
+            vocab_data, {k: v for k, v in extra.items() if k in vocab_keys}, "rule_id"
+        )
     version = str(rules_data.get("version", ""))
     raw_rows = rules_data.get("rules")
     if not isinstance(raw_rows, list):

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from medbrain.core.errors import KnowledgeError
+from medbrain.knowledge.overrides import deep_merge
 from medbrain.triage.news2 import band_points
 
 FILES = ("levels", "vitals", "complaints", "departments", "pathways")
@@ -121,37 +122,6 @@ class TriageKnowledge:
 
 
 # --------------------------------------------------------------------------- merging
-
-
-def _is_id_rows(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(isinstance(row, dict) and "id" in row for row in value)
-    )
-
-
-def deep_merge(base: Any, override: Any) -> Any:
-    """Merge ``override`` into ``base`` without mutating either (see module docstring)."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for key, value in override.items():
-            out[key] = deep_merge(base[key], value) if key in base else value
-        return out
-    if _is_id_rows(base) and isinstance(override, list):
-        rows: dict[str, Any] = {str(row["id"]): row for row in base}
-        order = [str(row["id"]) for row in base]
-        for row in override:
-            if not isinstance(row, dict) or "id" not in row:
-                raise KnowledgeError(f"triage override row {row!r} has no id")
-            rid = str(row["id"])
-            if rid in rows:
-                rows[rid] = deep_merge(rows[rid], row)
-            else:
-                rows[rid] = row
-                order.append(rid)
-        return [rows[rid] for rid in order if rows[rid].get("enabled", True) is not False]
-    return override
 
 
 # --------------------------------------------------------------------------- reading
