@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.store import migrate
 from medbrain.store.db import make_engine, make_session_factory
 from tests.support.postgres import PostgresServer, start_postgres
+
+# CI must not fail on an example no one has seen before: property tests run the same examples
+# every time. Explore new ones locally with HYPOTHESIS_PROFILE=explore.
+hypothesis_settings.register_profile("medbrain", derandomize=True)
+hypothesis_settings.register_profile("explore")
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "medbrain"))
 
 
 @pytest.fixture(scope="session")

@@ -128,16 +128,16 @@ class KnownValueRecognizer:
         cleaned = sorted(
             {v.strip() for v in values if v and len(v.strip()) >= 2}, key=len, reverse=True
         )
-        self._pattern = (
-            re.compile("|".join(re.escape(v) for v in cleaned), re.IGNORECASE) if cleaned else None
-        )
+        # One pattern per value: with a single alternation a longer value would consume a
+        # shorter one inside it, and if the longer span then loses to an overlapping
+        # identifier, the shorter value would leak. Overlaps are settled by ``_resolve``.
+        self._patterns = [re.compile(re.escape(v), re.IGNORECASE) for v in cleaned]
 
     def find(self, text: str) -> list[Span]:
-        if self._pattern is None:
-            return []
         return [
             Span(m.start(), m.end(), self.entity, m.group(0), self.name)
-            for m in self._pattern.finditer(text)
+            for pattern in self._patterns
+            for m in pattern.finditer(text)
         ]
 
 
