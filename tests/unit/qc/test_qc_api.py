@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("medbrain.audit.chain", reason="audit chain not built yet")
-
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from medbrain.api.app import create_app
-from medbrain.api.security import hash_password, issue_token
-from medbrain.core.config import Settings
-from medbrain.store.models import AuditEntry, User
+from medbrain.store.models import AuditEntry
 from tests.unit.qc.helpers import load_fixture, mutate
-
-
-@pytest.fixture
-def client_and_tokens(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
-    settings = Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}")
-    app = create_app(settings)
-    tokens: dict[str, str] = {}
-    factory = app.state.session_factory
-    with factory() as session, session.begin():
-        for role in ("doctor", "qc_officer", "admin", "nurse"):
-            user = User(
-                username=f"u_{role}",
-                display_name=role,
-                role=role,
-                password_hash=hash_password("pw-for-tests"),
-            )
-            session.add(user)
-            session.flush()
-            tokens[role] = issue_token(
-                session, user, "api", timedelta(hours=1), datetime.now(UTC)
-            ).token
-    with TestClient(app) as client:
-        yield client, tokens, factory
 
 
 def _post(client: TestClient, token: str | None, body: Any, **params: str) -> Any:
