@@ -76,6 +76,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def check_lang(lang: str) -> None:
+    """``--lang`` must be zh or en; checked inside the command so the error is one line."""
+    if lang not in ("zh", "en"):
+        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, ensure_ascii=False, sort_keys=False) + "\n")
 
@@ -167,8 +173,7 @@ def alerts_evaluate(
     from medbrain.alerts import evaluate_bundle, load_alert_knowledge
     from medbrain.alerts.record import parse_time
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     name, document = read_json(bundle)
     when = parse_time("--now", "now", now) if now is not None else None
     knowledge = load_alert_knowledge(Path(overrides) if overrides else None)
@@ -213,8 +218,7 @@ def rx_review(
 
     from medbrain.rx import load_rx_knowledge, review
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     name, document = read_json(prescription)
     knowledge = load_rx_knowledge(Path(overrides) if overrides else None)
     started = time.perf_counter()
@@ -252,8 +256,7 @@ def triage_assess(
     from medbrain.core.i18n import t
     from medbrain.triage import assess_document, default_knowledge, load_triage_knowledge
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     name, document = read_json(visit)
     knowledge = load_triage_knowledge(Path(overrides)) if overrides else default_knowledge()
     started = time.perf_counter()
@@ -320,8 +323,7 @@ def qc_check(
     from medbrain.qc import check_record, load_qc_knowledge, read_record_dir
     from medbrain.qc.parse import record_from_json
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     if stage not in ("realtime", "final"):
         raise InputError("--stage", "stage", f"must be realtime or final, got {stage!r}")
     when = None
@@ -372,8 +374,7 @@ def rare_rank(
 
     from medbrain.rare import default_rare_knowledge, load_index, rank_document
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     name, document = read_json(case)
     knowledge = default_rare_knowledge()
     index = load_index()
@@ -557,8 +558,7 @@ def ct_detect(
     from medbrain.imaging import load_series
     from medbrain.imaging.pipeline import DetectOptions, detect_series
 
-    if lang not in ("zh", "en"):
-        raise InputError("--lang", "lang", f"must be zh or en, got {lang!r}")
+    check_lang(lang)
     if risk not in ("low", "high"):
         raise InputError("--risk", "risk", f"must be low or high, got {risk!r}")
     started = time.perf_counter()
