@@ -23,9 +23,7 @@ import asyncio
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from sqlalchemy import func, select
 from medbrain.store import migrate
 from medbrain.store.db import make_engine, make_session_factory
 from medbrain.store.models import Observation, Patient
+from tests.support.server import free_port, start_server
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,6 @@ class Result:
         p99 = lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))]
         rps = len(lat) / self.seconds
         return f"{self.name:<28} {len(lat):>6} {p50:>9.1f} {p99:>9.1f} {rps:>9.1f} {self.errors:>7}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def seed(database_url: str) -> tuple[str, str, list[int], int]:
@@ -83,43 +76,6 @@ def seed(database_url: str) -> tuple[str, str, list[int], int]:
         observations = int(session.scalar(select(func.count()).select_from(Observation)) or 0)
     engine.dispose()
     return username, password, ids, observations
-
-
-def start_server(home: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MEDBRAIN_HOME": str(home),
-        "MEDBRAIN_DATABASE_URL": database_url,
-        "MEDBRAIN_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "medbrain.api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the server exited during start-up")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise SystemExit("the server did not become healthy within 60 s")
 
 
 async def load(
