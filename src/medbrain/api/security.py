@@ -29,6 +29,9 @@ ROLES: tuple[str, ...] = (
     "nurse",
     "radiologist",
     "qc_officer",
+    "director",
+    "insurance_officer",
+    "materials",
     "admin",
     "patient",
 )

@@ -76,6 +76,11 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
     DemoAccount("nurse", "nurse-demo", "nurse", "张丽 护士", "心内科"),
     DemoAccount("radiologist", "radiologist-demo", "radiologist", "陈磊 放射科医师", "放射科"),
     DemoAccount("qc_officer", "qc_officer-demo", "qc_officer", "刘敏 质控员", "医务部"),
+    DemoAccount("director", "director-demo", "director", "赵国强 院长", "院办"),
+    DemoAccount(
+        "insurance_officer", "insurance_officer-demo", "insurance_officer", "孙悦 医保办", "医保办"
+    ),
+    DemoAccount("materials", "materials-demo", "materials", "周涛 物资管理", "设备物资部"),
     DemoAccount("admin", "admin-demo", "admin", "系统管理员", None),
     DemoAccount("patient", "patient-demo", "patient", "演示患者", None),
 )

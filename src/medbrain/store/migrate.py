@@ -13,7 +13,8 @@ def _config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade to every head: each capability adds its own branch off the initial schema."""
     with engine.begin() as connection:
         cfg = _config(engine)
         cfg.attributes["connection"] = connection
@@ -28,12 +29,12 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 
 
 def is_current(engine: Engine) -> bool:
-    """True when the schema is at head (cheap check so ``make run`` restarts quickly)."""
+    """True when the schema is at every head (cheap check so ``make run`` restarts quickly)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     if "alembic_version" not in inspect(engine).get_table_names():
         return False
-    head = ScriptDirectory.from_config(_config(engine)).get_current_head()
+    heads = set(ScriptDirectory.from_config(_config(engine)).get_heads())
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        return set(MigrationContext.configure(connection).get_current_heads()) == heads
