@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from medbrain.core.errors import ConflictError, InputError, NotFoundError, PermissionDenied
@@ -99,6 +100,26 @@ def install(app: FastAPI) -> None:
     async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
         return _respond(request, 403, "Forbidden", str(exc))
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> Response:
+        # Validation happens before writing, so a constraint violation here means a
+        # concurrent request wrote the same row first (e.g. two imports of one new patient).
+        return _respond(
+            request, 409, "Conflict", t("error.concurrent_write", _request_lang(request))
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError) -> Response:
+        if "locked" not in str(exc.orig).lower():
+            raise exc
+        return _respond(
+            request,
+            503,
+            "Service unavailable",
+            t("error.database_busy", _request_lang(request)),
+            headers={"Retry-After": "1"},
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
@@ -133,4 +154,5 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
+    503: "Service unavailable",
 }

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -115,6 +117,24 @@ def test_doctor_and_admin_import_a_bundle_and_it_is_audited(fhir: Fhir, role: st
         (f"fhir_{role}", "Bundle/medbrain-fixture-synthea-1")
     ] * 2
     assert entries[0].detail["imported"]["Observation"] == 5
+
+
+def test_concurrent_imports_of_one_new_patient_never_give_500(fhir: Fhir) -> None:
+    """Racing imports of the same new patient: each is 200 or a retryable 409/503, and the
+    patient exists once (a unique-constraint race is a conflict, not a server error)."""
+    body = FIXTURE.read_bytes()
+    headers = fhir.headers("doctor")
+    barrier = threading.Barrier(6)
+
+    def post_once() -> int:
+        barrier.wait()
+        return int(fhir.client.post("/fhir", content=body, headers=headers).status_code)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(lambda _: post_once(), range(6)))
+    assert set(statuses) <= {200, 409, 503}, statuses
+    assert 200 in statuses
+    assert fhir.count(m.Patient) == 2  # the fixture holds two patients, each stored once
 
 
 @pytest.mark.parametrize("role", ["nurse", "pharmacist", "patient"])
