@@ -1,0 +1,338 @@
+"""Notes: ask the record, draft, edit with one-click facts, QC the draft, sign (doctor, admin).
+
+``POST /api/v1/patients/{id}/ask``            retrieval over the patient's documents (+ LLM answer)
+``POST /api/v1/patients/{id}/notes/draft``    the cited template draft (LLM wording if configured)
+``POST /api/v1/patients/{id}/notes``          sign a note: a new document or its next version
+``GET  /patients/{id}/ask``                   the same answer as a page fragment
+``GET  /patients/{id}/notes/new``             the editor: draft beside the record's facts
+``POST /patients/{id}/notes``                 sign from the editor (form, CSRF)
+
+No clinical logic lives here: retrieval and drafting are :mod:`medbrain.notes`, storage is
+:mod:`medbrain.store.notes`. The per-patient retrieval index is cached in memory and
+rebuilt when any of the patient's documents gets a new version.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Form, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from medbrain.api.deps import (
+    AuditDep,
+    LangDep,
+    Principal,
+    ReadSessionDep,
+    RowId,
+    SessionDep,
+    SettingsDep,
+    ensure_patient_visible,
+    require_role,
+)
+from medbrain.api.problems import HTML_ERRORS_STATE
+from medbrain.api.routers.ui import UiUser, audit_read, redirect, render
+from medbrain.core.config import Settings
+from medbrain.core.errors import InputError
+from medbrain.interop.fhir.exporter import patient_everything
+from medbrain.llm import LLMConfig, LLMGateway
+from medbrain.notes import NOTE_TYPES, draft_note, read_note_record
+from medbrain.notes.ask import AskResult, ask_record
+from medbrain.notes.polish import known_identifiers, polish_note
+from medbrain.notes.record import NoteRecord
+from medbrain.notes.retrieval import RecordIndex, default_embedder
+from medbrain.store import notes as notes_store
+
+api = APIRouter(prefix="/api/v1/patients", tags=["notes"])
+NotesWriter = Annotated[Principal, Depends(require_role("doctor", "admin"))]
+
+_INDEX_CACHE_SIZE = 32
+_index_cache: OrderedDict[tuple[int, tuple[tuple[int, int], ...]], RecordIndex] = OrderedDict()
+_index_lock = threading.Lock()
+
+
+def record_index(session: Session, patient_id: int) -> RecordIndex:
+    """The patient's retrieval index, reused until a document changes."""
+    notes_store.get_patient(session, patient_id)  # 404 for an unknown patient
+    key = (patient_id, notes_store.record_fingerprint(session, patient_id))
+    with _index_lock:
+        if key in _index_cache:
+            _index_cache.move_to_end(key)
+            return _index_cache[key]
+    index = RecordIndex(
+        notes_store.record_documents(session, patient_id),
+        embedder=default_embedder(),
+        vocabulary=notes_store.record_vocabulary(session, patient_id),
+    )
+    with _index_lock:
+        _index_cache[key] = index
+        while len(_index_cache) > _INDEX_CACHE_SIZE:
+            _index_cache.popitem(last=False)
+    return index
+
+
+def _note_record(session: Session, patient_id: int) -> NoteRecord:
+    return read_note_record(patient_everything(session, patient_id), source=f"Patient/{patient_id}")
+
+
+async def _ask(
+    session: Session, settings: Settings, patient_id: int, question: str, lang: str
+) -> AskResult:
+    index = record_index(session, patient_id)
+    config = LLMConfig.from_settings(settings)
+    if config is None:
+        return await ask_record(index, question, lang=lang)
+    known = known_identifiers(_note_record(session, patient_id))
+    async with LLMGateway(config) as gateway:
+        return await ask_record(index, question, lang=lang, gateway=gateway, known=known)
+
+
+class AskIn(BaseModel):
+    question: str = Field(min_length=1, max_length=500, examples=["入院时血钾多少?"])
+    k: int = Field(default=5, ge=1, le=20)
+
+
+@api.post("/{patient_id}/ask")
+async def ask_api(
+    patient_id: RowId,
+    body: AskIn,
+    user: NotesWriter,
+    session: ReadSessionDep,
+    request: Request,
+    settings: SettingsDep,
+    lang: LangDep,
+) -> dict[str, Any]:
+    """Quoted passages of the patient's documents that answer the question, best first."""
+    ensure_patient_visible(user, patient_id, lang)
+    result = await _ask(session, settings, patient_id, body.question, lang)
+    audit_read(
+        request,
+        user,
+        "notes.ask",
+        f"Patient/{patient_id}",
+        {"passages": [h.passage.ref for h in result.hits], "generator": result.generator},
+    )
+    return result.to_dict()
+
+
+class DraftIn(BaseModel):
+    type: str = Field(default="admission", examples=list(NOTE_TYPES))
+
+
+@api.post("/{patient_id}/notes/draft")
+async def draft_api(
+    patient_id: RowId,
+    body: DraftIn,
+    user: NotesWriter,
+    session: ReadSessionDep,
+    request: Request,
+    settings: SettingsDep,
+    lang: LangDep,
+) -> dict[str, Any]:
+    """A draft note whose every factual sentence cites its source resource."""
+    ensure_patient_visible(user, patient_id, lang)
+    if body.type not in NOTE_TYPES:
+        raise InputError("body", "type", f"must be one of {', '.join(NOTE_TYPES)}")
+    record = _note_record(session, patient_id)
+    template = draft_note(record, body.type, lang)
+    config = LLMConfig.from_settings(settings)
+    if config is None:
+        note, _ = await polish_note(template, record, None)
+    else:
+        async with LLMGateway(config) as gateway:
+            note, _ = await polish_note(template, record, gateway)
+    audit_read(
+        request, user, "notes.draft", f"Patient/{patient_id}", {"type": body.type, "via": "api"}
+    )
+    return note.to_dict()
+
+
+class SignIn(BaseModel):
+    type: str
+    text: str = Field(min_length=1, max_length=notes_store.MAX_NOTE_CHARS)
+    citations: list[str] = Field(default_factory=list, max_length=500)
+    document_id: int | None = Field(default=None, ge=1)
+    base_version: int | None = Field(default=None, ge=1)
+
+
+@api.post("/{patient_id}/notes", status_code=201)
+def sign_api(
+    patient_id: RowId,
+    body: Annotated[SignIn, Body()],
+    user: NotesWriter,
+    session: SessionDep,
+    auditor: AuditDep,
+    lang: LangDep,
+) -> dict[str, Any]:
+    """Sign a note. A signed version never changes; signing again appends a version."""
+    ensure_patient_visible(user, patient_id, lang)
+    version = notes_store.sign_note(
+        session,
+        patient_id=patient_id,
+        note_type=body.type,
+        text=body.text,
+        citations=body.citations,
+        author=user.display_name,
+        now=datetime.now(UTC),
+        document_id=body.document_id,
+        base_version=body.base_version,
+        lang=lang,
+    )
+    auditor.record(
+        "notes.sign",
+        f"Document/{version.document_id}",
+        {"version": version.version, "sha256": version.content_sha256, "type": body.type},
+    )
+    return {
+        "document_id": version.document_id,
+        "version": version.version,
+        "sha256": version.content_sha256,
+        "resource": version.resource,
+    }
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def _mark_html(request: Request) -> None:
+    setattr(request.state, HTML_ERRORS_STATE, True)
+
+
+pages = APIRouter(include_in_schema=False, dependencies=[Depends(_mark_html)])
+
+
+def _ui_writer(user: UiUser, lang: LangDep) -> Principal:
+    return require_role("doctor", "admin")(user, lang)
+
+
+UiWriter = Annotated[Principal, Depends(_ui_writer)]
+
+
+@pages.get("/patients/{patient_id}/ask")
+async def ask_page(
+    request: Request,
+    patient_id: RowId,
+    user: UiWriter,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    lang: LangDep,
+    q: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """The answer as an HTMX fragment (or a page without HTMX)."""
+    ensure_patient_visible(user, patient_id, lang)
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    if q.strip():
+        try:
+            answer = await _ask(session, settings, patient_id, q, lang)
+        except InputError as exc:
+            error = exc.problem
+        else:
+            result = answer.to_dict()
+            audit_read(
+                request,
+                user,
+                "notes.ask",
+                f"Patient/{patient_id}",
+                {"passages": [h.passage.ref for h in answer.hits], "via": "ui"},
+            )
+    return render(
+        request,
+        "notes/ask.html",
+        {"patient_id": patient_id, "q": q, "result": result, "error": error},
+        lang=lang,
+        user=user,
+    )
+
+
+def _facts(record: NoteRecord) -> list[dict[str, str]]:
+    """Facts a doctor can insert with one click: labs, vitals, medications, procedures, diagnoses."""
+    out: list[dict[str, str]] = []
+    for group, facts in (
+        ("labs", record.labs),
+        ("vitals", record.vitals),
+        ("medications", record.medications),
+        ("procedures", record.procedures),
+        ("conditions", record.conditions),
+    ):
+        for fact in facts:
+            parts = [fact.label, fact.value, f"({fact.when[:16]})" if fact.when else ""]
+            out.append(
+                {
+                    "group": group,
+                    "ref": fact.ref,
+                    "flag": fact.flag,
+                    "text": " ".join(p for p in parts if p),
+                }
+            )
+    return out
+
+
+@pages.get("/patients/{patient_id}/notes/new")
+def editor_page(
+    request: Request,
+    patient_id: RowId,
+    user: UiWriter,
+    session: ReadSessionDep,
+    lang: LangDep,
+    note_type: Annotated[str, Query(alias="type", max_length=32)] = "admission",
+) -> Response:
+    """The draft in an editable text box, beside the facts of the record."""
+    ensure_patient_visible(user, patient_id, lang)
+    if note_type not in NOTE_TYPES:
+        raise InputError("query", "type", f"must be one of {', '.join(NOTE_TYPES)}")
+    record = _note_record(session, patient_id)
+    draft = draft_note(record, note_type, lang)
+    text = "\n\n".join(f"【{s.title}】\n{s.text}" for s in draft.sections)
+    citations = sorted({ref for s in draft.sections for ref in s.sources})
+    audit_read(request, user, "notes.edit", f"Patient/{patient_id}", {"type": note_type})
+    return render(
+        request,
+        "notes/editor.html",
+        {
+            "patient_id": patient_id,
+            "note_type": note_type,
+            "note_types": NOTE_TYPES,
+            "text": text,
+            "citations": citations,
+            "facts": _facts(record),
+        },
+        lang=lang,
+        user=user,
+    )
+
+
+@pages.post("/patients/{patient_id}/notes")
+def sign_page(
+    request: Request,
+    patient_id: RowId,
+    user: UiWriter,
+    session: SessionDep,
+    auditor: AuditDep,
+    lang: LangDep,
+    note_type: Annotated[str, Form(alias="type", max_length=32)],
+    text: Annotated[str, Form(max_length=notes_store.MAX_NOTE_CHARS)],
+    citations: Annotated[str, Form(max_length=50_000)] = "",
+) -> Response:
+    """Sign from the editor, then show the stored document."""
+    ensure_patient_visible(user, patient_id, lang)
+    version = notes_store.sign_note(
+        session,
+        patient_id=patient_id,
+        note_type=note_type,
+        text=text,
+        citations=[c for c in citations.split() if c],
+        author=user.display_name,
+        now=datetime.now(UTC),
+        lang=lang,
+    )
+    auditor.record(
+        "notes.sign",
+        f"Document/{version.document_id}",
+        {"version": version.version, "sha256": version.content_sha256, "type": note_type},
+    )
+    return redirect(request, f"/patients/{patient_id}/documents/{version.document_id}")
