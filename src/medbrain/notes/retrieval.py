@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from medbrain.core.errors import InputError
 
 RRF_K = 60
-MAX_PASSAGE_CHARS = 220
+MAX_PASSAGE_CHARS = 120
 MAX_QUESTION_CHARS = 500
 
 # Sentence ends in Chinese and English clinical text; a passage never splits a sentence.
@@ -207,7 +207,6 @@ class RecordIndex:
 
         self.vocabulary = tuple(sorted({v for v in vocabulary if len(v) > 1}))
         self.passages = [p for d in documents for p in split_passages(d)]
-        self.embedder = embedder
         self._bm25: Any = None
         if self.passages:
             self._bm25 = bm25s.BM25()
@@ -215,13 +214,25 @@ class RecordIndex:
                 [tokenize(p.text, self.vocabulary) or ["\u2205"] for p in self.passages],
                 show_progress=False,
             )
+        self.embedder: Embedder | None = None
         self._vectors: NDArray[np.float32] | None = None
-        if embedder is not None and self.passages:
-            self._vectors = embedder.embed_passages([p.text for p in self.passages])
+        if embedder is not None:
+            self.embed(embedder)
+
+    def embed(self, embedder: Embedder) -> None:
+        """Add dense vectors (slow: seconds for a long record), so callers may do it later.
+
+        Searches running meanwhile stay BM25-only: the vectors are set before the embedder,
+        and a search uses dense ranks only when it sees both.
+        """
+        if not self.passages:
+            return
+        self._vectors = embedder.embed_passages([p.text for p in self.passages])
+        self.embedder = embedder
 
     @property
     def mode(self) -> str:
-        return "hybrid" if self._vectors is not None else "bm25"
+        return "hybrid" if self._vectors is not None and self.embedder is not None else "bm25"
 
     def search(self, question: str, k: int = 5) -> list[Hit]:
         question = question.strip()
@@ -240,8 +251,9 @@ class RecordIndex:
             order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
             bm25_rank = {i: rank for rank, i in enumerate(order, 1)}
         dense_rank: dict[int, int] = {}
-        if self._vectors is not None and self.embedder is not None:
-            similarity = self._vectors @ self.embedder.embed_query(question)
+        vectors, embedder = self._vectors, self.embedder
+        if vectors is not None and embedder is not None:
+            similarity = vectors @ embedder.embed_query(question)
             order = [int(i) for i in np.argsort(-similarity, kind="stable")]
             dense_rank = {i: rank for rank, i in enumerate(order, 1)}
         fused: dict[int, float] = {}

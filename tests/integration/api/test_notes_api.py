@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
+from fhir.resources.R4B.documentreference import DocumentReference
 from sqlalchemy import select
 
 from medbrain.store.models import AuditEntry, Document, DocumentVersion
@@ -67,6 +69,7 @@ def test_signing_creates_versions_that_never_change(site: Site) -> None:
     assert first.status_code == 201, first.text
     doc = first.json()
     assert doc["version"] == 1
+    DocumentReference.model_validate(doc["resource"])  # a valid FHIR R4 resource
     related = {r["reference"] for r in doc["resource"]["context"]["related"]}
     assert related == set(cited)
     second = api.post(
@@ -142,3 +145,15 @@ def test_editor_page_inserts_facts_and_signs_through_the_form(site: Site) -> Non
     assert re.search(rf"/patients/{pid}/documents/\d+$", posted.headers["location"])
     no_csrf = client.post(f"/patients/{pid}/notes", data={"type": "progress", "text": "x"})
     assert no_csrf.status_code == 403
+
+
+def test_semantic_index_is_built_in_the_background_then_used(site: Site) -> None:
+    first = _ask(site, "doctor", "zhangsan", "history of high blood pressure").json()  # type: ignore[attr-defined]
+    assert first["mode"] in ("pending", "hybrid")  # BM25 answers at once
+    deadline = time.monotonic() + 60
+    body = first
+    while body["mode"] != "hybrid" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        body = _ask(site, "doctor", "zhangsan", "history of high blood pressure").json()  # type: ignore[attr-defined]
+    assert body["mode"] == "hybrid"
+    assert "高血压" in body["passages"][0]["text"]  # found with no term in common

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -50,29 +52,53 @@ from medbrain.store import notes as notes_store
 api = APIRouter(prefix="/api/v1/patients", tags=["notes"])
 NotesWriter = Annotated[Principal, Depends(require_role("doctor", "admin"))]
 
-_INDEX_CACHE_SIZE = 32
-_index_cache: OrderedDict[tuple[int, tuple[tuple[int, int], ...]], RecordIndex] = OrderedDict()
-_index_lock = threading.Lock()
+_IndexKey = tuple[int, tuple[tuple[int, int], ...]]
+# Embedding a long record takes seconds on a CPU: one background thread adds the vectors
+# while questions are answered by BM25 alone, so no request waits for it.
+_embedding_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medbrain-embed")
 
 
-def record_index(session: Session, patient_id: int) -> RecordIndex:
-    """The patient's retrieval index, reused until a document changes."""
-    notes_store.get_patient(session, patient_id)  # 404 for an unknown patient
-    key = (patient_id, notes_store.record_fingerprint(session, patient_id))
-    with _index_lock:
-        if key in _index_cache:
-            _index_cache.move_to_end(key)
-            return _index_cache[key]
-    index = RecordIndex(
-        notes_store.record_documents(session, patient_id),
-        embedder=default_embedder(),
-        vocabulary=notes_store.record_vocabulary(session, patient_id),
-    )
-    with _index_lock:
-        _index_cache[key] = index
-        while len(_index_cache) > _INDEX_CACHE_SIZE:
-            _index_cache.popitem(last=False)
-    return index
+class RecordIndexCache:
+    """Per-app LRU of retrieval indexes, keyed by patient and latest document versions."""
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._indexes: OrderedDict[_IndexKey, RecordIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, patient_id: int) -> RecordIndex:
+        notes_store.get_patient(session, patient_id)  # 404 for an unknown patient
+        key = (patient_id, notes_store.record_fingerprint(session, patient_id))
+        with self._lock:
+            if key in self._indexes:
+                self._indexes.move_to_end(key)
+                return self._indexes[key]
+        index = RecordIndex(
+            notes_store.record_documents(session, patient_id),
+            vocabulary=notes_store.record_vocabulary(session, patient_id),
+        )
+        with self._lock:
+            self._indexes[key] = index
+            while len(self._indexes) > self.size:
+                self._indexes.popitem(last=False)
+        embedder = default_embedder()
+        if embedder is not None:
+            _embedding_pool.submit(index.embed, embedder)
+        return index
+
+
+def record_index(request: Request, session: Session, patient_id: int) -> RecordIndex:
+    cache = getattr(request.app.state, "record_indexes", None)
+    if not isinstance(cache, RecordIndexCache):
+        cache = request.app.state.record_indexes = RecordIndexCache()
+    return cache.get(session, patient_id)
+
+
+def _with_pending_mode(result: AskResult, index: RecordIndex) -> AskResult:
+    """Say ``pending`` rather than ``bm25`` while the vectors are still being computed."""
+    if result.mode == "bm25" and index.passages and default_embedder() is not None:
+        return replace(result, mode="pending")
+    return result
 
 
 def _note_record(session: Session, patient_id: int) -> NoteRecord:
@@ -80,15 +106,22 @@ def _note_record(session: Session, patient_id: int) -> NoteRecord:
 
 
 async def _ask(
-    session: Session, settings: Settings, patient_id: int, question: str, lang: str
+    request: Request,
+    session: Session,
+    settings: Settings,
+    patient_id: int,
+    question: str,
+    lang: str,
 ) -> AskResult:
-    index = record_index(session, patient_id)
+    index = record_index(request, session, patient_id)
     config = LLMConfig.from_settings(settings)
     if config is None:
-        return await ask_record(index, question, lang=lang)
-    known = known_identifiers(_note_record(session, patient_id))
-    async with LLMGateway(config) as gateway:
-        return await ask_record(index, question, lang=lang, gateway=gateway, known=known)
+        result = await ask_record(index, question, lang=lang)
+    else:
+        known = known_identifiers(_note_record(session, patient_id))
+        async with LLMGateway(config) as gateway:
+            result = await ask_record(index, question, lang=lang, gateway=gateway, known=known)
+    return _with_pending_mode(result, index)
 
 
 class AskIn(BaseModel):
@@ -108,7 +141,7 @@ async def ask_api(
 ) -> dict[str, Any]:
     """Quoted passages of the patient's documents that answer the question, best first."""
     ensure_patient_visible(user, patient_id, lang)
-    result = await _ask(session, settings, patient_id, body.question, lang)
+    result = await _ask(request, session, settings, patient_id, body.question, lang)
     audit_read(
         request,
         user,
@@ -228,7 +261,7 @@ async def ask_page(
     error: str | None = None
     if q.strip():
         try:
-            answer = await _ask(session, settings, patient_id, q, lang)
+            answer = await _ask(request, session, settings, patient_id, q, lang)
         except InputError as exc:
             error = exc.problem
         else:
