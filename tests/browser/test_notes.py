@@ -22,7 +22,7 @@ def test_doctor_asks_the_record_then_edits_and_signs_a_note(page: Page, scenario
     page.locator("#ask-q").fill("主诉")
     page.locator("#ask-record button[type=submit]").click()
     passages = page.locator("#ask-slot .ask-passage")
-    expect(passages.first).to_be_visible()
+    expect(passages.first).to_be_visible(timeout=30_000)  # first question builds the index
     expect(page).to_have_url(f"{scenario.base_url}/patients/{scenario.patient_id}")  # HTMX swap
     passages.first.locator("a").click()
     expect(page).to_have_url(re.compile(rf"/patients/{scenario.patient_id}/documents/\d+"))
@@ -38,6 +38,8 @@ def test_doctor_asks_the_record_then_edits_and_signs_a_note(page: Page, scenario
     fact.click()
     expect(text).to_have_value(f"今日查房。{fact_text}。")
     expect(page.locator("#note-citations")).to_have_value(re.compile(re.escape(fact_ref)))
+    page.locator("#run-qc").click()
+    expect(page.locator("#note-qc #note-qc-result")).to_be_visible()
     page.locator("#sign-note").click()
     expect(page).to_have_url(re.compile(rf"/patients/{scenario.patient_id}/documents/\d+$"))
     expect(page.locator("main")).to_contain_text(fact_text)

@@ -120,14 +120,16 @@ def sign_note(
     citations: Iterable[str],
     author: str,
     now: datetime,
+    signature: str = "",
     document_id: int | None = None,
     base_version: int | None = None,
     lang: str = "zh",
 ) -> m.DocumentVersion:
     """Store a signed note: a new document, or the next version of ``document_id``.
 
-    ``base_version`` is the version the doctor edited; if someone signed a newer one in the
-    meantime, this is a conflict rather than a silent overwrite of their text.
+    ``signature`` (the electronic signature line) is appended to the text. ``base_version``
+    is the version the doctor edited; if someone signed a newer one in the meantime, this is
+    a conflict rather than a silent overwrite of their text.
     """
     if note_type not in NOTE_DOCUMENT_TYPES:
         raise InputError("note", "type", f"unknown note type {note_type!r}")
@@ -136,6 +138,8 @@ def sign_note(
         raise InputError("note", "text", "the note is empty")
     if len(text) > MAX_NOTE_CHARS:
         raise InputError("note", "text", f"the note is over {MAX_NOTE_CHARS} characters")
+    if signature:
+        text = f"{text}\n{signature}"
     patient = get_patient(session, patient_id)
     cited = sorted(set(citations))
     unknown = [c for c in cited if c not in _patient_refs(session, patient_id)]

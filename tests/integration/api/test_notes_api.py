@@ -103,10 +103,11 @@ def test_signing_creates_versions_that_never_change(site: Site) -> None:
         ).all()
         stored = session.get(Document, doc["document_id"])
         assert stored is not None and stored.doc_type == "course"
-    assert texts == [
+    assert [text.split("\n")[0] for text in texts] == [
         "病程记录:血钾5.9mmol/L,予降钾治疗。",
         "病程记录:血钾5.9mmol/L,予降钾治疗,复查。",
     ]
+    assert all(text.split("\n")[1].startswith("医师签名:") for text in texts)
     assert [a["version"] for a in actions] == [1, 2]
     # the signed note is searchable at once: the retrieval index follows new versions
     hit = _ask(site, "doctor", "zhangsan", "降钾治疗 复查").json()["passages"][0]  # type: ignore[attr-defined]
@@ -157,3 +158,27 @@ def test_semantic_index_is_built_in_the_background_then_used(site: Site) -> None
         body = _ask(site, "doctor", "zhangsan", "history of high blood pressure").json()  # type: ignore[attr-defined]
     assert body["mode"] == "hybrid"
     assert "高血压" in body["passages"][0]["text"]  # found with no term in common
+
+
+def test_draft_qc_names_missing_sections_until_the_doctor_adds_them(site: Site) -> None:
+    pid = site.world.patients["zhangsan"]
+    api = site.api("doctor")
+    draft = api.post(f"/api/v1/patients/{pid}/notes/draft", json={"type": "admission"}).json()
+    text = "\n".join(f"{s['title']}:{s['text']}" for s in draft["sections"])
+    rules = {
+        d["rule_id"]
+        for d in api.post(
+            f"/api/v1/patients/{pid}/notes/qc", json={"type": "admission", "text": text}
+        ).json()["defects"]
+    }
+    assert "qc.section.admission-family-history" in rules
+    assert not any(r.startswith("qc.sign.") for r in rules)  # signing adds the signature
+    completed = text + "\n家族史:无特殊。\n婚育史:已婚已育。\n个人史:无吸烟饮酒史。\n专科情况:无。"
+    after = {
+        d["rule_id"]
+        for d in api.post(
+            f"/api/v1/patients/{pid}/notes/qc", json={"type": "admission", "text": completed}
+        ).json()["defects"]
+    }
+    assert "qc.section.admission-family-history" not in after
+    assert after < rules

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Depends, Form, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -37,17 +38,21 @@ from medbrain.api.deps import (
     require_role,
 )
 from medbrain.api.problems import HTML_ERRORS_STATE
+from medbrain.api.routers import qc as qc_api
 from medbrain.api.routers.ui import UiUser, audit_read, redirect, render
 from medbrain.core.config import Settings
 from medbrain.core.errors import InputError
+from medbrain.core.i18n import t
 from medbrain.interop.fhir.exporter import patient_everything
 from medbrain.llm import LLMConfig, LLMGateway
 from medbrain.notes import NOTE_TYPES, draft_note, read_note_record
 from medbrain.notes.ask import AskResult, ask_record
 from medbrain.notes.polish import known_identifiers, polish_note
+from medbrain.notes.quality import check_draft
 from medbrain.notes.record import NoteRecord
 from medbrain.notes.retrieval import RecordIndex, default_embedder
 from medbrain.store import notes as notes_store
+from medbrain.store.patients import age_on
 
 api = APIRouter(prefix="/api/v1/patients", tags=["notes"])
 NotesWriter = Annotated[Principal, Depends(require_role("doctor", "admin"))]
@@ -124,6 +129,32 @@ async def _ask(
     return _with_pending_mode(result, index)
 
 
+def _draft_defects(
+    request: Request, session: Session, patient_id: int, note_type: str, text: str, lang: str
+) -> list[dict[str, Any]]:
+    if note_type not in NOTE_TYPES:
+        raise InputError("note", "type", f"must be one of {', '.join(NOTE_TYPES)}")
+    patient = notes_store.get_patient(session, patient_id)
+    return check_draft(
+        text,
+        note_type,
+        qc_api.knowledge_for(request),
+        sex=patient.sex,
+        age_years=age_on(patient.birth_date, datetime.now(UTC).date()),
+        lang=lang,
+    )
+
+
+def _signature(user: Principal, settings: Settings, lang: str) -> str:
+    """The electronic signature line appended to a signed note (《病历书写基本规范》第八条)."""
+    try:
+        zone: ZoneInfo | None = ZoneInfo(settings.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    when = datetime.now(UTC).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    return t("notes.signature", lang, name=user.display_name, time=when)
+
+
 class AskIn(BaseModel):
     question: str = Field(min_length=1, max_length=500, examples=["入院时血钾多少?"])
     k: int = Field(default=5, ge=1, le=20)
@@ -184,6 +215,25 @@ async def draft_api(
     return note.to_dict()
 
 
+class DraftTextIn(BaseModel):
+    type: str
+    text: str = Field(min_length=1, max_length=notes_store.MAX_NOTE_CHARS)
+
+
+@api.post("/{patient_id}/notes/qc")
+def draft_qc_api(
+    patient_id: RowId,
+    body: DraftTextIn,
+    user: NotesWriter,
+    session: ReadSessionDep,
+    request: Request,
+    lang: LangDep,
+) -> dict[str, Any]:
+    """Record-QC defects of a draft before it is signed (its own sections and content)."""
+    ensure_patient_visible(user, patient_id, lang)
+    return {"defects": _draft_defects(request, session, patient_id, body.type, body.text, lang)}
+
+
 class SignIn(BaseModel):
     type: str
     text: str = Field(min_length=1, max_length=notes_store.MAX_NOTE_CHARS)
@@ -199,15 +249,18 @@ def sign_api(
     user: NotesWriter,
     session: SessionDep,
     auditor: AuditDep,
+    settings: SettingsDep,
     lang: LangDep,
 ) -> dict[str, Any]:
-    """Sign a note. A signed version never changes; signing again appends a version."""
+    """Sign a note (the signature line is appended). A signed version never changes;
+    signing again appends a version."""
     ensure_patient_visible(user, patient_id, lang)
     version = notes_store.sign_note(
         session,
         patient_id=patient_id,
         note_type=body.type,
         text=body.text,
+        signature=_signature(user, settings, lang),
         citations=body.citations,
         author=user.display_name,
         now=datetime.now(UTC),
@@ -346,6 +399,7 @@ def sign_page(
     user: UiWriter,
     session: SessionDep,
     auditor: AuditDep,
+    settings: SettingsDep,
     lang: LangDep,
     note_type: Annotated[str, Form(alias="type", max_length=32)],
     text: Annotated[str, Form(max_length=notes_store.MAX_NOTE_CHARS)],
@@ -358,6 +412,7 @@ def sign_page(
         patient_id=patient_id,
         note_type=note_type,
         text=text,
+        signature=_signature(user, settings, lang),
         citations=[c for c in citations.split() if c],
         author=user.display_name,
         now=datetime.now(UTC),
@@ -369,3 +424,30 @@ def sign_page(
         {"version": version.version, "sha256": version.content_sha256, "type": note_type},
     )
     return redirect(request, f"/patients/{patient_id}/documents/{version.document_id}")
+
+
+@pages.post("/patients/{patient_id}/notes/qc")
+def draft_qc_page(
+    request: Request,
+    patient_id: RowId,
+    user: UiWriter,
+    session: ReadSessionDep,
+    lang: LangDep,
+    note_type: Annotated[str, Form(alias="type", max_length=32)],
+    text: Annotated[str, Form(max_length=notes_store.MAX_NOTE_CHARS)] = "",
+) -> Response:
+    """The draft's QC defects as an HTMX fragment beside the editor."""
+    ensure_patient_visible(user, patient_id, lang)
+    defects: list[dict[str, Any]] = []
+    error: str | None = None
+    if not text.strip():
+        error = t("notes.qc.empty", lang)
+    else:
+        defects = _draft_defects(request, session, patient_id, note_type, text, lang)
+    return render(
+        request,
+        "notes/_qc.html",
+        {"defects": defects, "error": error},
+        lang=lang,
+        user=user,
+    )
