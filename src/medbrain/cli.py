@@ -47,6 +47,17 @@ ct_app = typer.Typer(
     help="Chest CT: lung nodules, Lung-RADS / Fleischner, report", no_args_is_help=True
 )
 app.add_typer(ct_app, name="ct")
+dicom_app = typer.Typer(help="DICOM network services (C-STORE SCP)", no_args_is_help=True)
+app.add_typer(dicom_app, name="dicom")
+ops_app = typer.Typer(
+    help="Hospital operations: outpatient forecasts, backtest", no_args_is_help=True
+)
+app.add_typer(ops_app, name="ops")
+insurance_app = typer.Typer(
+    help="Medical insurance: CHS-DRG 1.1 grouping, compliance checks, fraud ranking",
+    no_args_is_help=True,
+)
+app.add_typer(insurance_app, name="insurance")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -199,6 +210,36 @@ def alerts_evaluate(
     typer.echo(f"{t('alerts.scores', lang)}: {scores}")
 
 
+@alerts_app.command("escalate")
+@handle_errors
+def alerts_escalate(
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    now: Annotated[
+        str | None, typer.Option("--now", help="Time to escalate as of, ISO 8601 (default: now)")
+    ] = None,
+) -> None:
+    """Escalate unacknowledged tracked alerts once (what the server's loop does)."""
+    from datetime import UTC, datetime
+
+    from medbrain.alerts import load_alert_knowledge
+    from medbrain.alerts.record import parse_time
+    from medbrain.core.i18n import t
+    from medbrain.store.alert_tracking import escalate_instance
+
+    check_lang(lang)
+    when = parse_time("--now", "now", now) if now is not None else datetime.now(UTC)
+    done = escalate_instance(Settings.from_env(), load_alert_knowledge(None), when)
+    if as_json:
+        print_json({"now": when.isoformat(), "escalated": done})
+        return
+    for item in done:
+        notify = ", ".join(item["notify"])
+        typer.echo(t("alerts_tracking.cli.escalated", lang, **{**item, "notify": notify}))
+    if not done:
+        typer.echo(t("alerts_tracking.cli.none", lang))
+
+
 @rx_app.command("review")
 @handle_errors
 def rx_review(
@@ -236,6 +277,79 @@ def rx_review(
     for finding in result.findings:
         typer.echo(f"[{finding.severity.value}] {finding.rule_id}: {finding.message}")
     typer.echo(f"verdict: {result.verdict}")
+
+
+@rx_app.command("batch")
+@handle_errors
+def rx_batch(
+    source: Annotated[
+        str,
+        typer.Argument(help="Directory of .json/.jsonl, a .jsonl or .json file, or 'store'"),
+    ],
+    out: Annotated[str, typer.Option("--out", help="Report file: .csv or .xlsx")],
+    engine: Annotated[
+        str, typer.Option("--engine", help="process (default), single or ray")
+    ] = "process",
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Processes (default: CPU count)")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Prescriptions per task")] = 500,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
+    ] = None,
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    overrides: Annotated[
+        str | None,
+        typer.Option("--overrides", help="Hospital drug-knowledge overrides (YAML)"),
+    ] = None,
+) -> None:
+    """Retrospective review of many prescriptions; writes a CSV/XLSX report, prints throughput."""
+    from pathlib import Path
+
+    from medbrain.store import rx_batch
+
+    check_lang(lang)
+    target = Path(out)
+    rx_batch.check_output(target)
+    if source == "store":
+        from medbrain.store.instance import open_instance
+
+        instance = open_instance(Settings.from_env())
+        with instance.session_factory() as session:
+            docs = rx_batch.store_inputs(session)
+        if not docs:
+            raise InputError("store", "", "no stored prescriptions")
+    else:
+        docs = rx_batch.read_inputs(Path(source))
+
+    def progress(done: int, total: int) -> None:
+        if not as_json:
+            typer.echo(f"\r{done}/{total}", nl=False, err=True)
+
+    run = rx_batch.run_batch(
+        docs,
+        engine=engine,
+        workers=workers,
+        chunk_size=chunk_size,
+        lang=lang,
+        threshold=Settings.from_env().review_threshold,
+        overrides=Path(overrides) if overrides else None,
+        ray_address=ray_address,
+        progress=progress,
+        detail=target.suffix.lower() == ".xlsx",
+    )
+    summary = rx_batch.summary_of(run)
+    rx_batch.write_report(target, run.rows, summary)
+    if as_json:
+        print_json({**summary, "out": str(target)})
+        return
+    typer.echo("", err=True)
+    typer.echo(
+        f"{len(run.rows)} prescriptions in {run.seconds:.2f} s "
+        f"({run.per_second:,.0f}/s, engine={run.engine}, workers={run.workers}); "
+        f"unreasonable {summary['unreasonable_rate_pct']}%, errors {summary['errors']} → {target}"
+    )
 
 
 @triage_app.command("assess")
@@ -293,6 +407,33 @@ def triage_assess(
     for action in out["actions"]:
         typer.echo(f"> {action}")
     typer.echo(t("triage.confidence", lang, confidence=out["confidence"]))
+
+
+@qc_app.command("scan")
+@handle_errors
+def qc_scan(
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    now: Annotated[
+        str | None,
+        typer.Option("--now", help="Scan time, ISO 8601 with offset (default: now)"),
+    ] = None,
+) -> None:
+    """Run the in-stay QC deadline scan once: notes due soon or overdue for current inpatients."""
+    from medbrain.store import qc_workflow
+
+    check_lang(lang)
+    when = qc_workflow.parse_scan_time(now)
+    result = qc_workflow.scan_instance(Settings.from_env(), when, lang)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    typer.echo(
+        f"{result.encounters} stays: {result.due_soon} due soon, {result.overdue} overdue, "
+        f"{result.opened} opened, {result.closed} closed"
+    )
+    for item in result.items:
+        typer.echo(f"[{item['status']}] Encounter/{item['encounter_id']} {item['message']}")
 
 
 @qc_app.command("check")
@@ -572,5 +713,320 @@ def ct_detect(
     typer.echo(result["report"]["impression"])
 
 
+@dicom_app.command("listen")
+@handle_errors
+def dicom_listen(
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 11112,
+    ae_title: Annotated[str, typer.Option("--ae-title", help="Our AE title")] = "MEDBRAIN",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on")] = "0.0.0.0",
+) -> None:
+    """C-STORE SCP: store pushed studies and run nodule detection in the background."""
+    from medbrain.store.instance import open_instance
+    from medbrain.store.radiology import RadiologyWorker
+    from medbrain.store.radiology_scp import StoreSCP
+
+    if not 0 < port < 65536:
+        raise InputError("--port", "port", f"must lie in 1..65535, got {port}")
+    title = ae_title.strip()
+    if not title or len(title) > 16 or not title.isascii() or "\\" in title:
+        raise InputError("--ae-title", "ae_title", "must be 1-16 ASCII characters")
+    settings = Settings.from_env()
+    instance = open_instance(settings)
+    worker = RadiologyWorker(instance.session_factory, settings)
+    worker.start()
+    scp = StoreSCP(instance.session_factory, settings, ae_title=title, worker=worker)
+    typer.echo(f"C-STORE SCP {title} listening on {host}:{port}", err=True)
+    try:
+        scp.start(host, port, block=True)
+    except OSError as exc:
+        raise InputError("--port", "port", f"cannot listen on {host}:{port} ({exc})") from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.stop()
+        instance.dispose()
+
+
+# -- hospital operations (issue 11) -----------------------------------------------------------
+
+OPS_DEMO_END = "2026-11-19"
+
+
+def _ops_series(
+    source: str | None, use_db: bool, seed: int, end: str, departments: list[str] | None
+) -> list[Any]:
+    """Outpatient series from a CSV (``day,department,outpatient_visits``), the instance
+    store (``--db``) or, by default, the seeded synthetic 3,000-bed hospital (3 years)."""
+    from datetime import date as _date
+    from datetime import timedelta as _td
+
+    from medbrain.ops import forecast as fc
+
+    if source is not None and use_db:
+        raise InputError("--db", "db", "give either an INPUT file or --db, not both")
+    if source is not None:
+        name, raw = read_input(source)
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(name, "", f"not UTF-8 text (byte {exc.start})") from None
+        rows = fc.parse_csv(text, name)
+    elif use_db:
+        from medbrain.store import ops as ops_store
+        from medbrain.store.instance import open_instance
+
+        instance = open_instance(Settings.from_env())
+        try:
+            with instance.session_factory() as session:
+                first, last = ops_store.data_range(session)
+                if first is None or last is None:
+                    raise InputError(
+                        "store", "ops_department_day", "no operations data (run medbrain demo seed)"
+                    )
+                rows = ops_store.outpatient_series(session, first, last)
+        finally:
+            instance.dispose()
+    else:
+        from medbrain.ops.generator import generate_daily
+
+        try:
+            stop = _date.fromisoformat(end)
+        except ValueError:
+            raise InputError("--end", "end", f"not an ISO date: {end!r}") from None
+        start = _date(stop.year - 3, stop.month, min(stop.day, 28)) + _td(days=1)
+        rows = [
+            (r.day, r.dept_code, float(r.outpatient_visits))
+            for r in generate_daily(start, stop, seed=seed)
+        ]
+    keys = sorted({k for _, k, _ in rows})
+    if departments:
+        unknown = [d for d in departments if d not in keys]
+        if unknown:
+            raise InputError(
+                "--department",
+                "department",
+                f"unknown: {', '.join(unknown)}; known: {', '.join(keys)}",
+            )
+        keys = [k for k in keys if k in departments]
+    return [s for s in fc.series_from_rows(rows, keys=keys) if sum(s.values) > 0]
+
+
+@ops_app.command("forecast")
+@handle_errors
+def ops_forecast(
+    source: Annotated[
+        str | None, typer.Argument(help="CSV day,department,outpatient_visits, or -")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Days ahead, 1-14")] = 14,
+    model: Annotated[str, typer.Option(help="ets (default) | mstl")] = "ets",
+    department: Annotated[
+        list[str] | None, typer.Option(help="Only this department (repeatable)")
+    ] = None,
+    db: Annotated[bool, typer.Option("--db", help="Read the instance store")] = False,
+    seed: Annotated[int, typer.Option(help="Synthetic hospital seed")] = 2026,
+    end: Annotated[str, typer.Option(help="Last day of the synthetic history")] = OPS_DEMO_END,
+    as_json: JsonOpt = False,
+) -> None:
+    """Outpatient forecasts per department with 80 %/95 % prediction intervals."""
+    import time as _time
+
+    from medbrain.ops import forecast as fc
+
+    started = _time.perf_counter()
+    series = _ops_series(source, db, seed, end, department)
+    results = fc.forecast_many(series, horizon, model=model)
+    seconds = round(_time.perf_counter() - started, 2)
+    if as_json:
+        print_json(
+            {
+                "horizon": horizon,
+                "model": model,
+                "seconds": seconds,
+                "forecasts": [r.to_dict() for r in results],
+            }
+        )
+        return
+    for r in results:
+        typer.echo(f"{r.key} (origin {r.origin}, {r.model})")
+        for p in r.points:
+            typer.echo(
+                f"  {p.day}  {p.mean:8.0f}  80% [{p.lo[80]:.0f}, {p.hi[80]:.0f}]  95% [{p.lo[95]:.0f}, {p.hi[95]:.0f}]  {p.day_class or ''}"
+            )
+    typer.echo(f"{len(results)} departments in {seconds} s")
+
+
+@ops_app.command("backtest")
+@handle_errors
+def ops_backtest(
+    source: Annotated[
+        str | None, typer.Argument(help="CSV day,department,outpatient_visits, or -")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Days ahead, 1-14")] = 14,
+    origins: Annotated[int, typer.Option(help="Rolling origins per department")] = 6,
+    step: Annotated[int, typer.Option(help="Days between origins")] = 14,
+    model: Annotated[str, typer.Option(help="ets (default) | mstl")] = "ets",
+    department: Annotated[
+        list[str] | None, typer.Option(help="Only this department (repeatable)")
+    ] = None,
+    db: Annotated[bool, typer.Option("--db", help="Read the instance store")] = False,
+    seed: Annotated[int, typer.Option(help="Synthetic hospital seed")] = 2026,
+    end: Annotated[str, typer.Option(help="Last day of the synthetic history")] = OPS_DEMO_END,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rolling-origin backtest: MAPE and sMAPE per department next to seasonal naive (weekly)."""
+    import time as _time
+
+    from medbrain.ops import forecast as fc
+
+    started = _time.perf_counter()
+    series = _ops_series(source, db, seed, end, department)
+    result = fc.backtest(series, horizon=horizon, origins=origins, step_days=step, model=model)
+    seconds = round(_time.perf_counter() - started, 2)
+    if as_json:
+        print_json({**result.to_dict(), "seconds": seconds})
+        return
+    typer.echo(
+        f"model {result.model}, horizon {horizon} d, {origins} origins {step} d apart; baseline: seasonal naive (weekly)"
+    )
+    typer.echo(
+        f"{'department':<10} {'MAPE':>7} {'sMAPE':>7} {'naive MAPE':>11} {'naive sMAPE':>12} {'ord. MAPE':>10} {'ord. naive':>11} {'cov80':>6}"
+    )
+    for r in result.rows:
+        typer.echo(
+            f"{r.key:<10} {r.mape:7.2f} {r.smape:7.2f} {r.naive_mape:11.2f} {r.naive_smape:12.2f} "
+            f"{r.ordinary_mape:10.2f} {r.ordinary_naive_mape:11.2f} {r.coverage80:6.2f}"
+        )
+    o = result.overall()
+    typer.echo(
+        f"{'mean':<10} {o['mape']:7.2f} {o['smape']:7.2f} {o['naive_mape']:11.2f} {o['naive_smape']:12.2f} "
+        f"{o['ordinary_mape']:10.2f} {o['ordinary_naive_mape']:11.2f} {o['coverage80']:6.2f}"
+    )
+    typer.echo(f"({seconds} s; 'ord.' = ordinary days only, no holiday/make-up/return day)")
+
+
 if __name__ == "__main__":
     app()
+
+
+# -- medical insurance (issue 11) -------------------------------------------------------------
+
+OverridesOpt = Annotated[
+    str | None, typer.Option("--overrides", help="Hospital rule overrides (YAML)")
+]
+
+
+def _insurance_knowledge(overrides: str | None) -> Any:
+    from medbrain.insurance.pipeline import insurance_knowledge
+
+    if not overrides:
+        return insurance_knowledge()
+    import yaml
+
+    name, raw = read_input(overrides)
+    try:
+        doc = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InputError(name, "", f"not valid YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InputError(name, "", "overrides must be a mapping")
+    return insurance_knowledge(doc)
+
+
+@insurance_app.command("group")
+@handle_errors
+def insurance_group(
+    frontpage: Annotated[str, typer.Argument(help="Front page JSON (path or -)")],
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    ambiguous: Annotated[
+        bool, typer.Option("--ambiguous", help="Send unrelated operations to the MDC's QY group")
+    ] = False,
+) -> None:
+    """Group one discharge front page (CHS-DRG 1.1): MDC → ADRG → DRG with the decision path."""
+    from medbrain.insurance.drg import group
+    from medbrain.insurance.frontpage import parse_frontpage
+
+    check_lang(lang)
+    name, document = read_json(frontpage)
+    result = group(
+        parse_frontpage(document, name),
+        _insurance_knowledge(None).tables,
+        lang=lang,
+        ambiguous=True if ambiguous else None,
+    )
+    if as_json:
+        print_json(result.to_dict(lang))
+        return
+    typer.echo(f"{result.drg} {result.drg_name} ({result.status})")
+    for step in result.path:
+        typer.echo(f"  - {step.text}")
+
+
+@insurance_app.command("check")
+@handle_errors
+def insurance_check(
+    frontpages: Annotated[
+        str, typer.Argument(help="One front page JSON or a JSON array of them (path or -)")
+    ],
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    overrides: OverridesOpt = None,
+) -> None:
+    """Group and check discharges against the compliance risk points (array: one patient history)."""
+    from medbrain.insurance.pipeline import analyse_documents
+
+    check_lang(lang)
+    name, document = read_json(frontpages)
+    documents = document if isinstance(document, list) else [document]
+    results = analyse_documents(documents, _insurance_knowledge(overrides), lang=lang, source=name)
+    out = [r.to_dict(lang) for r in results]
+    if as_json:
+        print_json(out if isinstance(document, list) else out[0])
+        return
+    for r in results:
+        typer.echo(f"{r.frontpage.case_id}: {r.drg.drg} risk {r.rule_risk:.2f}")
+        for f in r.findings:
+            typer.echo(f"  [{f.severity.value}] {f.rule_id}: {f.message}")
+
+
+@insurance_app.command("evaluate")
+@handle_errors
+def insurance_evaluate(
+    cases: Annotated[int, typer.Option(help="Synthetic discharges to generate")] = 5000,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 7,
+    prevalence: Annotated[float, typer.Option(help="Share of fraudulent cases")] = 0.03,
+    as_json: JsonOpt = False,
+) -> None:
+    """PR-AUC and precision@k of rules, anomaly model and both on synthetic claims."""
+    import numpy as np
+
+    from medbrain.insurance import fraud
+    from medbrain.insurance.claims_generator import generate_claims
+    from medbrain.insurance.pipeline import analyse_documents
+
+    if cases < 20:
+        raise InputError("--cases", "cases", "must be at least 20")
+    if not 0.0 < prevalence <= 0.5:
+        raise InputError("--prevalence", "prevalence", "must lie in (0, 0.5]")
+    knowledge = _insurance_knowledge(None)
+    generated = generate_claims(cases, seed, prevalence=prevalence)
+    results = analyse_documents([g.document for g in generated], knowledge, source="generated")
+    rule_risk = np.asarray([r.rule_risk for r in results])
+    anomaly = fraud.anomaly_scores(
+        fraud.claim_features(results, float(knowledge.rules.settings.get("base_rate_yuan", 5000))),
+        seed,
+    )
+    evaluation = fraud.evaluate([g.label for g in generated], rule_risk, anomaly)
+    doc = evaluation.to_dict()
+    if as_json:
+        print_json(doc)
+        return
+    typer.echo(
+        f"cases {doc['cases']}, positives {doc['positives']}, prevalence {doc['prevalence']:.2%}; "
+        f"all-negative 'accuracy' {doc['all_negative_accuracy']:.2%} (meaningless at this prevalence)"
+    )
+    typer.echo(f"{'ranker':<10}{'PR-AUC':>8}{'P@50':>8}{'P@100':>8}")
+    for name, s in doc["scores"].items():
+        typer.echo(
+            f"{name:<10}{s['pr_auc']:>8.3f}{s['precision_at_50']:>8.2f}{s['precision_at_100']:>8.2f}"
+        )

@@ -66,7 +66,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=400)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3, help="latency samples per record")
+    parser.add_argument(
+        "--scan", type=int, default=3000, help="in-patients for the scheduler scan (0: skip)"
+    )
+    parser.add_argument("--scan-only", action="store_true", help="run only the scan benchmark")
     args = parser.parse_args()
+    if args.scan:
+        bench_scan(args.scan, args.seed)
+    if args.scan_only:
+        return
 
     corpus = generate_corpus(args.records, seed=args.seed)
     bodies = [rec.to_request() for rec in corpus]
@@ -150,6 +158,117 @@ def main() -> None:
         queued = {f.category for f in report.needs_review}
         ok += got == sorted(expected["categories"]) and queued <= set(expected.get("review", []))
     print(f"hand-written records with exactly the expected categories: {ok}/{len(folders)}")
+
+
+def bench_scan(inpatients: int, seed: int) -> None:
+    """The in-stay deadline scan (``medbrain qc scan``) over ``inpatients`` open stays in a
+    fresh SQLite database: first pass (opens notices) and second pass (updates them), with
+    the pure ``due_items`` over the same records in memory as the baseline."""
+    import hashlib
+    import random
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from medbrain.qc.parse import build_record, parse_meta
+    from medbrain.qc.scheduler import due_items
+    from medbrain.store import migrate
+    from medbrain.store import models as m
+    from medbrain.store import qc_workflow as wf
+    from medbrain.store.db import make_engine, make_session_factory
+
+    rng = random.Random(seed)
+    source = generate_corpus(60, seed=seed)
+    now = datetime(2026, 1, 10, 4, 0, tzinfo=UTC)
+    zone = wf.zone_of("Asia/Shanghai")
+    knowledge = load_qc_knowledge()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")
+        migrate.upgrade(engine)
+        factory = make_session_factory(engine)
+        t0 = time.perf_counter()
+        with factory() as session, session.begin():
+            session.execute(
+                insert(m.Patient),
+                [
+                    {"id": i + 1, "mrn": f"B{i:06d}", "name": f"患者{i}", "sex": "male"}
+                    for i in range(inpatients)
+                ],
+            )
+            session.execute(
+                insert(m.Encounter),
+                [
+                    {
+                        "id": i + 1,
+                        "patient_id": i + 1,
+                        "kind": "inpatient",
+                        "status": "in-progress",
+                        "department": source[i % len(source)].department,
+                        "admit_time": now - timedelta(hours=rng.uniform(0.5, 120)),
+                    }
+                    for i in range(inpatients)
+                ],
+            )
+            docs: list[dict[str, Any]] = []
+            versions: list[dict[str, Any]] = []
+            for i in range(inpatients):
+                rec = source[i % len(source)]
+                keep = ("admission", "course") if i % 3 == 0 else ("admission",) if i % 3 else ()
+                for doc_type in keep:
+                    doc_id = len(docs) + 1
+                    text = rec.documents[doc_type]
+                    docs.append(
+                        {
+                            "id": doc_id,
+                            "patient_id": i + 1,
+                            "encounter_id": i + 1,
+                            "doc_type": doc_type,
+                            "title": doc_type,
+                        }
+                    )
+                    versions.append(
+                        {
+                            "document_id": doc_id,
+                            "version": 1,
+                            "text": text,
+                            "content_sha256": hashlib.sha256(text.encode()).hexdigest(),
+                            "author": "李明",
+                        }
+                    )
+            if docs:
+                session.execute(insert(m.Document), docs)
+                session.execute(insert(m.DocumentVersion), versions)
+        print(
+            f"\nscheduler scan: {inpatients} open in-patient stays, {len(docs)} documents "
+            f"(loaded in {time.perf_counter() - t0:.1f} s)"
+        )
+        with factory() as session:
+            from sqlalchemy import select
+
+            encounters = list(session.scalars(select(m.Encounter).order_by(m.Encounter.id)))
+            stays = wf.build_inputs(session, encounters, zone)
+        local_now = wf.local_naive(now, zone)
+        t0 = time.perf_counter()
+        for stay in stays:
+            texts = {k: (k, v, "utf-8") for k, v in stay.documents.items()}
+            record = build_record(texts, parse_meta(stay.meta), (), knowledge.vocabulary)
+            due_items(record, knowledge, local_now)
+        base = time.perf_counter() - t0
+        print(
+            f"baseline parse + due_items in memory : {base:6.2f} s  ({inpatients / base:7.0f} stays/s)"
+        )
+        for label in ("first pass (opens notices)", "second pass (updates)   "):
+            with factory() as session, session.begin():
+                t0 = time.perf_counter()
+                result = wf.scan_in_stay(session, knowledge=knowledge, now=now, zone=zone)
+                spent = time.perf_counter() - t0
+            print(
+                f"scan {label}: {spent:6.2f} s  ({inpatients / spent:7.0f} stays/s)  "
+                f"due soon {result.due_soon}, overdue {result.overdue}, "
+                f"opened {result.opened}, closed {result.closed}"
+            )
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Benchmark ``medbrain rx review`` (a script; not collected by pytest).
 
-Run: ``.venv/bin/python tests/bench/bench_rx.py [--rounds 300] [--batch 4000]``
+Run: ``.venv/bin/python tests/bench/bench_rx.py [--rounds 300] [--batch 4000] [--ray]``
 
 Reports, in one run on this machine:
 
@@ -8,7 +8,9 @@ Reports, in one run on this machine:
   next to two baselines: JSON parsing alone, and JSON parsing + name resolution of the
   10 drugs (the floor any reviewer pays);
 * batch throughput (prescriptions per second) over every case in the clinical case table,
-  in one process next to the same baselines, then over one process per CPU.
+  in one process next to the same baselines, then over one process per CPU;
+* the ``medbrain rx batch`` runners: single process (baseline), the process pool, and with
+  ``--ray`` a local Ray (its start-up included).
 
 Prints numbers only. Targets (issue 6): p99 ≤ 50 ms, batch ≥ 2,000 prescriptions/s on
 2 cores; nothing here asserts them.
@@ -181,6 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--batch", type=int, default=4000)
+    parser.add_argument("--ray", action="store_true", help="also time the Ray runner")
     args = parser.parse_args()
 
     started = time.perf_counter()
@@ -226,6 +229,30 @@ def main() -> None:
     workers = os.cpu_count() or 1
     if workers > 1:
         parallel_throughput(f"review, {workers} processes", texts, workers)
+    batch_runners(texts, workers, args.ray)
+
+
+def batch_runners(texts: list[str], workers: int, with_ray: bool) -> None:
+    """``medbrain rx batch`` runners (report rows, input order kept), JSONL already read."""
+    from medbrain.store import rx_batch
+
+    docs = [(f"rx{n}", json.loads(t)) for n, t in enumerate(texts)]
+    print(f"\n-- medbrain rx batch runners over {len(docs)} prescriptions (rows without detail)")
+    single = rx_batch.run_batch(docs, engine="single", detail=False)
+    print(
+        f"{'baseline: single process':<46} n={len(docs):>6}  {single.per_second:10.0f} prescriptions/s"
+    )
+    pooled = rx_batch.run_batch(docs, engine="process", workers=workers, detail=False)
+    print(
+        f"{f'process pool, {pooled.workers} workers':<46} n={len(docs):>6}  "
+        f"{pooled.per_second:10.0f} prescriptions/s  (x{pooled.per_second / single.per_second:.2f})"
+    )
+    if with_ray and rx_batch.ray_available():
+        on_ray = rx_batch.run_batch(docs, engine="ray", workers=workers, detail=False)
+        print(
+            f"{f'ray (local, {workers} CPUs, incl. start)':<46} n={len(docs):>6}  "
+            f"{on_ray.per_second:10.0f} prescriptions/s"
+        )
 
 
 if __name__ == "__main__":

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,6 +29,7 @@ from medbrain.store.db import make_engine, make_session_factory
 from medbrain.store.findings import save_findings
 from medbrain.store.models import FindingRecord, Patient, User
 from medbrain.store.patients import patient_page
+from tests.support.server import free_port, start_server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -66,12 +63,6 @@ class Scenario:
     own_patient_id: int
     own_patient_name: str
     other_patient_id: int
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _seed(session: Session) -> dict[str, str]:
@@ -153,50 +144,14 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     url = f"sqlite:///{home / 'medbrain.db'}"
     engine = make_engine(url)
     migrate.upgrade(engine)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with make_session_factory(engine)() as session, session.begin():
         passwords = _seed(session)
         built = _scenario_from(session, base_url, passwords)
     engine.dispose()
-    env = {
-        **os.environ,
-        "MEDBRAIN_HOME": str(home),
-        "MEDBRAIN_DATABASE_URL": url,
-        "MEDBRAIN_LOG_LEVEL": "WARNING",
-    }
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "medbrain.api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = start_server(home, url, port, log=home / "server.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise RuntimeError(f"server exited: {(home / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become healthy within 60 s")
-            time.sleep(0.1)
         yield built
     finally:
         server.terminate()
@@ -204,7 +159,6 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="package")

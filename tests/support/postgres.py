@@ -9,11 +9,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.server import free_port
 
 
 def _bin_dir() -> Path | None:
@@ -22,12 +23,6 @@ def _bin_dir() -> Path | None:
         if Path(cand, "initdb").exists():
             return Path(cand)
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -78,7 +73,7 @@ def start_postgres() -> PostgresServer:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(data_dir, "postgres")
-    server = PostgresServer(data_dir=data_dir, port=_free_port(), bin_dir=bin_dir)
+    server = PostgresServer(data_dir=data_dir, port=free_port(), bin_dir=bin_dir)
     server._run(
         "initdb",
         "-D",

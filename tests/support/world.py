@@ -14,7 +14,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session
 
-from medbrain.api.security import ROLES, hash_password
+from medbrain.api.security import CLINICAL_ROLES, ROLES, hash_password
 from medbrain.core.findings import Evidence, Finding, Severity
 from medbrain.interop.fhir.names import name_keys
 from medbrain.store.findings import save_findings
@@ -223,9 +223,7 @@ def seed_world(session: Session, *, users: bool = True) -> World:
             session.add(user)
             session.flush()
             world.users[role] = user.id
-    for role in ROLES:
-        if role == "patient":
-            continue
+    for role in CLINICAL_ROLES:
         finding = Finding(
             rule_id=f"test.{role}.example",
             category="interaction",

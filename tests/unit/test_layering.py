@@ -6,7 +6,20 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "medbrain"
-ENGINES = ("imaging", "rx", "qc", "notes", "alerts", "rare", "triage", "core", "knowledge")
+ENGINES = (
+    "imaging",
+    "rx",
+    "qc",
+    "notes",
+    "alerts",
+    "rare",
+    "triage",
+    "ops",
+    "insurance",
+    "radiology",
+    "core",
+    "knowledge",
+)
 ADAPTERS = ("medbrain.api", "medbrain.cli", "medbrain.store", "medbrain.interop", "medbrain.demo")
 FORBIDDEN_MODULES = ("fastapi", "sqlalchemy", "starlette", "uvicorn", "typer")
 

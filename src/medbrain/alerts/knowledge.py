@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from medbrain.alerts.escalation import escalation_policy
+from medbrain.alerts.tracking import tracking_policy
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -191,6 +192,7 @@ def _check_critical(data: Any, analytes: Mapping[str, Analyte]) -> None:
                 raise KnowledgeError(f"{where}: {key} must be a number")
     _walk_texts("alerts/critical_values.yaml", data)
     escalation_policy(data)
+    tracking_policy(data)
 
 
 def _check_rules(data: Any, analytes: Mapping[str, Analyte]) -> None:

@@ -13,16 +13,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from medbrain import __version__
 from medbrain.api import problems
 from medbrain.api.routers import (
+    alert_tracking,
     alerts,
     auth,
     cds_hooks,
+    dicomweb,
     docs,
+    ed,
     fhir,
     findings,
     health,
+    insurance,
+    notes,
+    ops,
+    patient_portal,
     patients,
     qc,
+    qc_workbench,
+    radiology_viewer,
+    radiology_worklist,
     rx,
+    rx_workbench,
     triage,
     ui,
     workbench,
@@ -42,17 +53,25 @@ class BodySizeLimit:
     lies about its size is cut off too.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: tuple[tuple[str, int], ...] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # (path prefix, limit): DICOM uploads (/dicomweb, /radiology/upload) are larger.
+        self.path_limits = path_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = next(
+            (n for prefix, n in self.path_limits if scope["path"].startswith(prefix)),
+            self.max_bytes,
+        )
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._reject(send, max_bytes)
             return
         received = 0
         response_started = False
@@ -62,7 +81,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _TooLarge
             return message
 
@@ -76,10 +95,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not response_started:
-                await self._reject(send)
+                await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
-        limit_mb = self.max_bytes // (1024 * 1024)
+    async def _reject(self, send: Send, max_bytes: int) -> None:
+        limit_mb = max_bytes // (1024 * 1024)
         body = json.dumps(
             {
                 "type": "about:blank",
@@ -170,12 +189,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         return response
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes,
+        path_limits=(
+            ("/dicomweb/", settings.max_dicom_upload_bytes),
+            ("/radiology/upload", settings.max_dicom_upload_bytes),
+        ),
+    )
     for router in (
         health.router,
         auth.router,
         alerts.router,
         rx.router,
+        rx_workbench.router,
         fhir.router,
         cds_hooks.router,
         triage.router,
@@ -185,7 +212,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs.router,
         ui.router,
         workbench.router,
+        notes.api,
+        notes.pages,
+        alert_tracking.router,
+        ed.api,
+        ed.pages,
+        patient_portal.router,
+        radiology_viewer.api,
+        radiology_viewer.pages,
+        dicomweb.router,
+        radiology_worklist.router,
+        qc_workbench.router,
+        qc_workbench.api,
+        ops.api,
+        ops.pages,
+        insurance.api,
+        insurance.pages,
     ):
         app.include_router(router)
+    # Background loops (started and stopped with the app): radiology jobs, alert escalation,
+    # in-stay QC deadlines.
+    radiology_worklist.install(app)
+    alert_tracking.install(app)
+    qc_workbench.install(app)
     ui.install(app)
     return app

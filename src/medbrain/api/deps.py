@@ -17,7 +17,7 @@ from fastapi import Path as PathParam
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from medbrain.api.security import csrf_matches, resolve_token
+from medbrain.api.security import CLINICAL_ROLES, csrf_matches, resolve_token
 from medbrain.audit import chain
 from medbrain.core.config import Settings
 from medbrain.core.errors import PermissionDenied
@@ -168,10 +168,14 @@ def require_role(*roles: str) -> Callable[..., Principal]:
 
 
 def ensure_patient_visible(principal: Principal, patient_id: int, lang: str = "zh") -> None:
-    """A patient account sees only its own record; clinical roles see all patients."""
-    if principal.role == "patient" and principal.patient_id != patient_id:
-        # Same answer as a missing record, so ids cannot be probed.
-        raise HTTPException(404, t("error.not_found", lang, resource=f"Patient/{patient_id}"))
+    """A patient account sees only its own record; clinical roles see all patients; roles
+    outside patient care (director, insurance office, materials) see no record here."""
+    if principal.role == "patient":
+        if principal.patient_id != patient_id:
+            # Same answer as a missing record, so ids cannot be probed.
+            raise HTTPException(404, t("error.not_found", lang, resource=f"Patient/{patient_id}"))
+    elif principal.role not in CLINICAL_ROLES:
+        raise HTTPException(403, t("error.forbidden", lang))
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,15 @@ class Settings:
     llm_deid: str = "auto"
     log_level: str = "INFO"
     timezone: str = "Asia/Shanghai"
+    series_settle_seconds: float = 5.0
+    max_study_instances: int = 3000
+    max_dicom_upload_bytes: int = 1024 * 1024 * 1024
+    radiology_worker: bool = True
+    pacs_ae: str | None = None
+    pacs_host: str | None = None
+    pacs_port: int | None = None
+    alert_escalation_seconds: int = 60
+    qc_schedule_seconds: int = 0  # in-stay QC deadline scan interval; 0 disables (issue 7)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,6 +73,11 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
+
+    @property
+    def dicom_dir(self) -> Path:
+        """Stored DICOM: ``<home>/dicom/<StudyInstanceUID>/<SeriesInstanceUID>/<SOP>.dcm``."""
+        return self.home / "dicom"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -98,4 +112,14 @@ class Settings:
             llm_deid=os.environ.get("MEDBRAIN_LLM_DEID", "auto"),
             log_level=os.environ.get("MEDBRAIN_LOG_LEVEL", "INFO").upper(),
             timezone=os.environ.get("MEDBRAIN_TIMEZONE") or "Asia/Shanghai",
+            qc_schedule_seconds=_env_int("MEDBRAIN_QC_SCHEDULE_SECONDS", 600),
+            alert_escalation_seconds=_env_int("MEDBRAIN_ALERT_ESCALATION_SECONDS", 60),
+            series_settle_seconds=_env_float("MEDBRAIN_SERIES_SETTLE_SECONDS", 5.0),
+            max_study_instances=_env_int("MEDBRAIN_MAX_STUDY_INSTANCES", 3000),
+            max_dicom_upload_bytes=_env_int("MEDBRAIN_MAX_DICOM_UPLOAD_MB", 1024) * 1024 * 1024,
+            radiology_worker=os.environ.get("MEDBRAIN_RADIOLOGY_WORKER", "1")
+            not in ("0", "false", "no"),
+            pacs_ae=os.environ.get("MEDBRAIN_PACS_AE") or None,
+            pacs_host=os.environ.get("MEDBRAIN_PACS_HOST") or None,
+            pacs_port=_env_int("MEDBRAIN_PACS_PORT", 0) or None,
         )

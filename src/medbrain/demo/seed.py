@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from medbrain.core.config import Settings
 from medbrain.core.findings import Finding, Severity
+from medbrain.demo.ed_seed import seed_ed_demo
 from medbrain.demo.generator import (
     DEFAULT_ANCHOR,
     DEFAULT_PATIENTS,
@@ -57,8 +58,14 @@ from medbrain.demo.generator import (
     demo_mrn,
     generate_bundles,
 )
+from medbrain.demo.radiology_seed import seed_radiology_demo
+from medbrain.insurance.pipeline import insurance_knowledge
 from medbrain.interop.fhir.importer import import_bundle
 from medbrain.store import models as m
+from medbrain.store.alert_tracking import seed_demo_tracked_alerts
+from medbrain.store.insurance import seed_insurance_demo
+from medbrain.store.ops import seed_demo_ops
+from medbrain.store.qc_workflow import seed_demo_qc
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +113,15 @@ class SeedResult:
             "findings": self.findings,
             "finding_counts": dict(self.finding_counts),
         }
+
+
+def _seed_workflows(session: Session, anchor: datetime) -> None:
+    """Fill each capability's own pages, so a new user sees them working after ``make run``."""
+    seed_ed_demo(session)  # the live ED board and one pre-consultation (issue 9)
+    seed_insurance_demo(session, insurance_knowledge())  # insurance review queue (issue 11)
+    seed_demo_ops(session, anchor)  # 3 years of department-day history, consumables (issue 11)
+    seed_demo_tracked_alerts(session)  # critical values to acknowledge on /alerts/my (issue 10)
+    seed_demo_qc(session)  # QC notices and dashboard runs for the inpatient stays (issue 7)
 
 
 def demo_present(session: Session) -> bool:
@@ -165,6 +181,7 @@ def seed_demo(
         created.append(account.username)
     session.flush()
     by_engine = _seed_findings(session, bundles, anchor, review_threshold)
+    _seed_workflows(session, anchor)
     stored = {k: v for k, v in sorted(by_engine.items()) if not k.endswith("/skipped")}
     findings = sum(stored.values())
     if audit:
@@ -392,11 +409,14 @@ def seed_instance(
     instance = open_instance(settings)
     try:
         with transaction(instance.session_factory) as session:
-            return seed_demo(
+            result = seed_demo(
                 session,
                 patients=patients,
                 seed=seed,
                 review_threshold=settings.review_threshold,
             )
+            if result.seeded:
+                seed_radiology_demo(session, settings)  # analysed demo chest CTs (issue 5)
+            return result
     finally:
         instance.dispose()

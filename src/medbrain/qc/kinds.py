@@ -1341,6 +1341,178 @@ class Medication(RuleKind):
         return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Hospital-defined conditions (the safe DSL) and the front page's ICD-10 coding
+
+
+class ExpressionRule(RuleKind):
+    """A rule whose condition is a hospital-written expression (:mod:`medbrain.qc.dsl`).
+
+    ``params.when`` is the condition; when it is true for a record the rule fires. The
+    finding quotes the first span the condition read (``section(...)``/``text(...)``), or,
+    when it read none, names ``params.missing`` (what is missing) as its evidence.
+    """
+
+    kind = "expression"
+    required_params = ("when",)
+
+    def __init__(self, row: RuleRow) -> None:
+        super().__init__(row)
+        from medbrain.qc.facts import compile_condition
+
+        self.expression = compile_condition(str(row.params["when"]))
+
+    @classmethod
+    def validate(cls, row: RuleRow) -> None:
+        super().validate(row)
+        from medbrain.qc.dsl import ExpressionError
+        from medbrain.qc.facts import compile_condition
+
+        try:
+            compile_condition(str(row.params["when"]))
+        except ExpressionError as exc:
+            raise KnowledgeError(f"qc rule {row.rule_id}: params.when {exc.problem}") from None
+
+    def facts(self, record: Record, ctx: CheckContext) -> dict[str, Any]:
+        admit = ctx.events.admit.when if ctx.events.admit else None
+        end = ctx.events.discharge or ctx.events.death
+        stop = end.when if end else ctx.events.latest
+        stay = None
+        if admit is not None and stop is not None:
+            stay = round((stop - admit).total_seconds() / 3600, 2)
+        department = record.meta.raw.get("department")
+        return {
+            "sex": patient_sex(record, ctx.knowledge),
+            "age_years": patient_age(record),
+            "stage": ctx.stage,
+            "stay_hours": stay,
+            "discharged": end is not None,
+            "department": department if isinstance(department, str) else None,
+        }
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        from medbrain.qc.facts import FactContext
+
+        admit = ctx.events.admit.when if ctx.events.admit else None
+        fctx = FactContext(record, admit)
+        if not bool(self.expression.evaluate(self.facts(record, ctx), fctx)):
+            return []
+        if fctx.trace.spans:
+            document, start, _end, quote = fctx.trace.spans[0]
+            quote = quote[:80]
+            return [self.hit(ctx, doc_type=document, quote=quote, span=(start, start + len(quote)))]
+        missing = str(self.params.get("missing") or self.row.rule_id)
+        document = str(self.params.get("document") or "record")
+        return [self.hit(ctx, doc_type=document, missing=missing)]
+
+
+class FrontPage(RuleKind):
+    """ICD-10 checks on the 病案首页 diagnoses (``meta.front_page``; silent without one).
+
+    ``check``: ``principal_missing``, ``code_missing``, ``code_invalid`` (format, unknown
+    WHO category or subcategory), ``code_unspecific`` (a category with subcategories coded
+    without one), ``principal_symptom`` (an R code as principal while a definite diagnosis
+    is listed), ``principal_external`` (a V–Y external-cause code as principal), ``sex``
+    and ``age`` (codes limited to one sex or an age range). Data: ``knowledge/qc/icd10.yaml``.
+    """
+
+    kind = "front_page"
+    required_params = ("check",)
+    CHECKS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "principal_missing",
+            "code_missing",
+            "code_invalid",
+            "code_unspecific",
+            "principal_symptom",
+            "principal_external",
+            "sex",
+            "age",
+        }
+    )
+
+    @classmethod
+    def validate(cls, row: RuleRow) -> None:
+        super().validate(row)
+        if row.params["check"] not in cls.CHECKS:
+            raise KnowledgeError(
+                f"qc/rules.yaml {row.rule_id}: check must be one of {sorted(cls.CHECKS)}"
+            )
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        from medbrain.qc import icd10
+
+        diagnoses = icd10.read_front_page(record.meta.raw.get("front_page"))
+        if diagnoses is None:
+            return []
+        kb = icd10.load_icd_knowledge()
+        which = str(self.params["check"])
+        principal = next((d for d in diagnoses if d.principal), None)
+        out: list[Finding] = []
+
+        def add(d: icd10.Diagnosis, confidence: float | None = None, **fmt: object) -> None:
+            out.append(
+                self._build(
+                    ctx,
+                    "front_page",
+                    "",
+                    d.quote,
+                    None,
+                    None,
+                    confidence,
+                    {"code": d.code, "name": d.name, **fmt},
+                )
+            )
+
+        if which == "principal_missing":
+            if principal is None or not (principal.code or principal.name):
+                return [self.hit(ctx, doc_type="front_page", missing=ctx.name("principal_dx"))]
+            return []
+        coded = [d for d in diagnoses if d.code]
+        if which == "code_missing":
+            for d in diagnoses:
+                if not d.code and d.name:
+                    add(d)
+        elif which in ("code_invalid", "code_unspecific"):
+            for d in coded:
+                problem = icd10.code_problem(d.code, kb)
+                if problem is None:
+                    continue
+                if (problem == "unspecific") == (which == "code_unspecific"):
+                    add(d, problem=ctx.name(f"icd.{problem}"))
+        elif principal is not None and principal.code:
+            code = principal.code
+            if which == "principal_symptom" and icd10.in_ranges(code, kb.symptom_ranges):
+                definite = [
+                    d
+                    for d in coded
+                    if not d.principal
+                    and not icd10.in_ranges(d.code, kb.symptom_ranges)
+                    and not icd10.in_ranges(d.code, kb.external_cause_ranges)
+                    and not icd10.category_of(d.code).startswith("Z")
+                ]
+                if definite:
+                    add(principal, other=definite[0].quote)
+            elif which == "principal_external" and icd10.in_ranges(code, kb.external_cause_ranges):
+                add(principal)
+        if which == "sex":
+            sex = patient_sex(record, ctx.knowledge)
+            for d in coded:
+                for limited, ranges in kb.sex_ranges.items():
+                    if sex is not None and sex != limited and icd10.in_ranges(d.code, ranges):
+                        add(d, sex=ctx.name(f"sex.{sex}"), limited=ctx.name(f"sex.{limited}"))
+        elif which == "age":
+            age = patient_age(record)
+            for d in coded:
+                for limit in kb.age_limits:
+                    if age is None or not icd10.in_ranges(d.code, [(limit.low, limit.high)]):
+                        continue
+                    low, high = limit.min_age_years, limit.max_age_years
+                    if (low is not None and age < low) or (high is not None and age > high):
+                        add(d, confidence=limit.confidence, age=age)
+        return out
+
+
 KINDS: dict[str, type[RuleKind]] = {
     cls.kind: cls
     for cls in (
@@ -1355,6 +1527,8 @@ KINDS: dict[str, type[RuleKind]] = {
         Consent,
         LabFollowup,
         Medication,
+        ExpressionRule,
+        FrontPage,
     )
 }
 

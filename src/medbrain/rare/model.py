@@ -21,6 +21,13 @@ from typing import Any
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
 from medbrain.rare.knowledge import RareKnowledge
+from medbrain.rare.labs import (
+    LabHpoTable,
+    LabPhenotype,
+    default_lab_hpo,
+    phenotypes_from_labs,
+    read_lab_values,
+)
 from medbrain.rare.ontology import PhenotypeIndex, hpo_id
 from medbrain.rare.text import TextMatch, extract_phenotypes
 
@@ -56,6 +63,7 @@ class RareCase:
     age_years: float | None = None
     replaced: tuple[Replacement, ...] = ()
     text_matches: tuple[TextMatch, ...] = field(default=())
+    lab_matches: tuple[LabPhenotype, ...] = field(default=())
 
 
 def _ids(
@@ -101,8 +109,13 @@ def parse_case(
     source: str = "case",
     prefix: str = "",
     lang: str = "zh",
+    lab_table: LabHpoTable | None = None,
 ) -> RareCase:
-    """Validate one case document; raise :class:`InputError` naming the field."""
+    """Validate one case document; raise :class:`InputError` naming the field.
+
+    ``labs`` (``[{"loinc", "value", "unit"}]``) become phenotypes through the lab → HPO
+    table (:mod:`medbrain.rare.labs`): abnormal results observed, measured normal excluded.
+    """
     if not isinstance(document, dict):
         raise InputError(source, prefix or "$", t("rare.error.not_object", lang))
     observed, replaced = _ids(document.get("hpo"), source, f"{prefix}hpo", index, lang)
@@ -123,6 +136,17 @@ def parse_case(
         if not isinstance(sex_raw, str) or sex_raw.strip().lower() not in SEXES:
             raise InputError(source, f"{prefix}sex", t("rare.error.sex", lang))
         sex = SEXES[sex_raw.strip().lower()]
+    lab_matches: list[LabPhenotype] = []
+    if document.get("labs") is not None:
+        labs = read_lab_values(document["labs"], source, f"{prefix}labs")
+        table = lab_table if lab_table is not None else default_lab_hpo()
+        lab_matches = [
+            p
+            for p in phenotypes_from_labs(labs, table, sex=sex, source=source)
+            if int(p.hpo[3:]) in index.term_row
+        ]
+        for p in lab_matches:
+            (excluded if p.excluded else observed).append(int(p.hpo[3:]))
     age = document.get("age_years")
     if age is not None and (
         isinstance(age, bool) or not isinstance(age, int | float) or not 0 <= age <= 130
@@ -139,4 +163,5 @@ def parse_case(
         age_years=float(age) if age is not None else None,
         replaced=tuple(replaced + replaced2),
         text_matches=tuple(matches),
+        lab_matches=tuple(lab_matches),
     )

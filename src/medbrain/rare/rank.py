@@ -111,6 +111,7 @@ class RankResult:
                 {"hpo": m.hpo, "quote": m.quote, "start": m.start, "excluded": m.excluded}
                 for m in self.case.text_matches
             ],
+            "lab_phenotypes": [p.to_dict() for p in self.case.lab_matches],
             "rule_packs": [p.to_dict() for p in self.packs],
             "ontology_version": self.ontology_version,
             "seconds": round(self.seconds, 4),

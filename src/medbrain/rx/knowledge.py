@@ -26,6 +26,7 @@ import yaml
 
 from medbrain.core.errors import KnowledgeError
 from medbrain.core.findings import Severity
+from medbrain.knowledge.overrides import deep_merge
 
 FILES = (
     "vocab",
@@ -269,6 +270,8 @@ class RxKnowledge:
     messages: Mapping[str, Mapping[str, str]]
     interaction_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     rule_index: Mapping[str, Mapping[str, frozenset[str]]] = field(default_factory=dict)
+    #: Diagnoses that make Child–Pugh computable from labs (chronic liver disease).
+    liver_disease_terms: tuple[str, ...] = ()
 
     def relevant_rules(self, family: str, drug_ids: Iterable[str]) -> set[str]:
         """Ids of ``family`` rules (renal, age, ...) that target any of these drugs."""
@@ -414,27 +417,21 @@ def _read_packaged(name: str) -> Any:
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
+    merged: dict[str, Any] = deep_merge(base, copy.deepcopy(dict(extra)))
+    return merged
 
 
 def _merge_rows(base: list[Any], extra: list[Any], where: str) -> list[Any]:
-    by_id = {row["id"]: i for i, row in enumerate(base) if isinstance(row, Mapping)}
-    out = list(base)
+    """Rows merged by ``id`` with the one rule every engine uses
+    (:func:`medbrain.knowledge.overrides.deep_merge`), after checking each override row."""
     for n, row in enumerate(extra):
         if not isinstance(row, Mapping) or not isinstance(row.get("id"), str):
             raise KnowledgeError(f"{where}[{n}]: each override row needs a text id")
-        if row["id"] in by_id:
-            out[by_id[row["id"]]] = _deep_merge(out[by_id[row["id"]]], row)
-        else:
-            by_id[row["id"]] = len(out)
-            out.append(copy.deepcopy(dict(row)))
-    return [r for r in out if not (isinstance(r, Mapping) and r.get("enabled") is False)]
+    rows = copy.deepcopy([dict(r) for r in extra])
+    if not base:
+        return [r for r in rows if r.get("enabled") is not False]
+    merged: list[Any] = deep_merge(base, rows)
+    return merged
 
 
 def merge_overrides(
@@ -641,11 +638,30 @@ def _simple_rules(
             params["route"] = row.opt_str("route")
         elif kind == "hepatic":
             action = d.get("action")
-            if action not in LEVEL_SEVERITY:
-                raise row.fail("action", "must be contraindicated, avoid or caution")
-            severity = LEVEL_SEVERITY[action]
+            if action not in (*LEVEL_SEVERITY, "max_dose"):
+                raise row.fail("action", "must be contraindicated, avoid, caution or max_dose")
+            severity = LEVEL_SEVERITY.get(action, Severity.WARNING)
+            params["action"] = action
             params["alt_uln_multiple"] = row.num("alt_uln_multiple")
             params["child_pugh"] = frozenset(row.strs("child_pugh"))
+            if not params["child_pugh"] <= {"A", "B", "C"}:
+                raise row.fail("child_pugh", "classes must be A, B or C")
+            limits: dict[str, float] = {}
+            if action == "max_dose":
+                raw_limits = d.get("daily_max")
+                if not isinstance(raw_limits, Mapping) or not raw_limits:
+                    raise row.fail("daily_max", "max_dose needs daily_max per Child-Pugh class")
+                sub = _Row(file, f"{row.key}.daily_max", raw_limits)
+                for cls in raw_limits:
+                    if cls not in ("A", "B", "C"):
+                        raise sub.fail(str(cls), "must be a Child-Pugh class A, B or C")
+                    value = sub.num(str(cls))
+                    if value is None:
+                        raise sub.fail(str(cls), "a number is required")
+                    limits[str(cls)] = value
+                params["child_pugh"] = frozenset(limits)
+            params["daily_max"] = limits
+            params["route"] = row.opt_str("route")
             if params["alt_uln_multiple"] is None and not params["child_pugh"]:
                 raise row.fail("child_pugh", "needs alt_uln_multiple or child_pugh")
         elif kind == "age":
@@ -1000,6 +1016,10 @@ def build_knowledge(raw: Mapping[str, Any]) -> RxKnowledge:
         messages=messages,
         interaction_index={k: tuple(v) for k, v in index.items()},
         rule_index=rule_index,
+        liver_disease_terms=tuple(
+            normalize_text(t)
+            for t in _Row("hepatic", "hepatic", raw["hepatic"]).strs("liver_disease_terms")
+        ),
     )
 
 

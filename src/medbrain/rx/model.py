@@ -21,7 +21,9 @@ class Patient:
     allergies: tuple[str, ...] = ()
     diagnoses: tuple[str, ...] = ()
     labs: Mapping[str, float] = field(default_factory=dict)
-    child_pugh: str | None = None  # "A" | "B" | "C"
+    child_pugh: str | None = None  # "A" | "B" | "C", as given
+    ascites: int | None = None  # Child–Pugh points 1–3 (none / mild / moderate–severe)
+    encephalopathy: int | None = None  # Child–Pugh points 1–3 (none / I–II / III–IV)
 
 
 @dataclass(frozen=True, slots=True)

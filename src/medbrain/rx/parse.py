@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from medbrain.core.errors import InputError
+from medbrain.rx.hepatic import grade_points
 from medbrain.rx.knowledge import Drug, RxKnowledge, normalize_text
 from medbrain.rx.model import Item, Patient, Prescription
 from medbrain.rx.names import resolve_name
@@ -46,6 +47,9 @@ RANGES: dict[str, tuple[float, float]] = {
     "alt_u_l": (0.0, 20000.0),
     "ast_u_l": (0.0, 20000.0),
     "potassium_mmol_l": (1.0, 12.0),
+    "bilirubin_umol_l": (0.0, 1500.0),
+    "albumin_g_l": (5.0, 70.0),
+    "inr": (0.5, 20.0),
     "egfr_ml_min": (0.0, 250.0),
     "days": (0.0, 3650.0),
     "quantity": (0.0, 100000.0),
@@ -154,6 +158,8 @@ def parse_patient(data: Any, source: str) -> Patient:
         diagnoses=_texts(data.get("diagnoses"), source, "patient.diagnoses"),
         labs=labs,
         child_pugh=child_pugh.upper() if isinstance(child_pugh, str) else None,
+        ascites=grade_points(data.get("ascites"), "patient.ascites", source),
+        encephalopathy=grade_points(data.get("encephalopathy"), "patient.encephalopathy", source),
     )
 
 

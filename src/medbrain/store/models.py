@@ -279,6 +279,10 @@ class ImagingStudy(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(32), default="available")
     resource: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    # Radiology worklist (migration 0002_radiology): status received|processing|ready|signed|
+    # failed|skipped for studies that arrived as DICOM; "available" for FHIR-imported ones.
+    accession: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     series: Mapped[list[ImagingSeries]] = relationship(back_populates="study")
 

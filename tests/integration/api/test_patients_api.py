@@ -10,17 +10,23 @@ from medbrain.store.models import AuditEntry, Patient
 from tests.integration.api.conftest import Site
 
 # (path template, role → expected status); {other}/{own} are patient ids, {other_doc}/{own_doc}
-# their admission notes.
+# their admission notes. Roles outside patient care (director, insurance, materials) never read
+# a record through these endpoints.
+NO_RECORDS = dict.fromkeys(ROLES, 403)
+CLINICIANS = dict.fromkeys(CLINICAL_ROLES, 200)
 ROLE_TABLE: list[tuple[str, dict[str, int]]] = [
-    ("/api/v1/patients?q=zs", {**dict.fromkeys(CLINICAL_ROLES, 200), "patient": 403}),
-    ("/api/v1/patients/{other}", {**dict.fromkeys(CLINICAL_ROLES, 200), "patient": 404}),
-    ("/api/v1/patients/{own}", dict.fromkeys(ROLES, 200)),
+    ("/api/v1/patients?q=zs", {**NO_RECORDS, **CLINICIANS, "patient": 403}),
+    ("/api/v1/patients/{other}", {**NO_RECORDS, **CLINICIANS, "patient": 404}),
+    ("/api/v1/patients/{own}", {**NO_RECORDS, **CLINICIANS, "patient": 200}),
     (
         "/api/v1/patients/{other}/documents/{other_doc}/versions",
-        {**dict.fromkeys(CLINICAL_ROLES, 200), "patient": 404},
+        {**NO_RECORDS, **CLINICIANS, "patient": 404},
     ),
-    ("/api/v1/patients/{own}/documents/{own_doc}/versions", dict.fromkeys(ROLES, 200)),
-    ("/api/v1/findings", {**dict.fromkeys(CLINICAL_ROLES, 200), "patient": 403}),
+    (
+        "/api/v1/patients/{own}/documents/{own_doc}/versions",
+        {**NO_RECORDS, **CLINICIANS, "patient": 200},
+    ),
+    ("/api/v1/findings", {**NO_RECORDS, **CLINICIANS, "patient": 403}),
 ]
 
 

@@ -23,7 +23,7 @@ PUBLIC = {
     ("POST", "/login"),
     ("POST", "/api/v1/auth/token"),  # the API's login
 }
-API_PREFIXES = ("/api/", "/fhir", "/openapi.json", "/cds-services")
+API_PREFIXES = ("/api/", "/fhir", "/openapi.json", "/cds-services", "/dicomweb")
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,20 @@ def test_error_pages_are_html_for_the_ui_and_json_for_the_api(shared_site: Site)
     assert "未找到 Patient/424242" in page.text
     api = client.get("/api/v1/patients/424242")
     assert api.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    ("role", "landing"),
+    [("director", "/ops"), ("insurance_officer", "/insurance"), ("materials", "/materials")],
+)
+def test_roles_outside_patient_care_land_on_their_page_and_cannot_search(
+    site: Site, role: str, landing: str
+) -> None:
+    client, _ = site.browser(role)
+    home = client.get("/")
+    assert home.status_code == 303 and home.headers["location"] == landing
+    search = client.get("/search?q=zs", headers={"HX-Request": "true"})
+    assert search.status_code == 403
+    assert "张三" not in search.text
+    record = client.get(f"/patients/{site.world.patients['zhangsan']}")
+    assert record.status_code == 403

@@ -48,12 +48,14 @@ def test_escalation_state(
     assert state.notify == tuple(s.notify for s in STEPS[:level])
 
 
-def test_default_policy_ships_no_timing_so_nothing_is_overdue() -> None:
+def test_default_policy_escalates_to_senior_doctor_then_department_head() -> None:
     steps = escalation_policy(load_alert_knowledge().critical)
-    assert steps == ()
+    assert [s.notify for s in steps] == ["senior_doctor", "department_head"]
+    assert all(s.source for s in steps)
+    assert not escalation_state(T0, _at(9), steps).overdue
     state = escalation_state(T0, _at(600), steps)
-    assert not state.overdue and state.next_at is None
-    assert state.to_dict()["level"] == 0
+    assert state.overdue and state.next_at is None
+    assert state.to_dict()["level"] == 2
 
 
 def test_hospital_policy_comes_from_overrides(tmp_path: Path) -> None:

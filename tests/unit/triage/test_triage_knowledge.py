@@ -137,7 +137,7 @@ def test_levels_zones_and_waits() -> None:
         ("red", 0),
         ("red", 10),
         ("yellow", 30),
-        ("green", 240),
+        ("green", 60),
     ]
 
 

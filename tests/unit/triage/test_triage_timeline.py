@@ -39,11 +39,18 @@ def test_step_not_done_is_overdue_once_the_target_passed() -> None:
 
 def test_steps_without_target_report_the_interval_only() -> None:
     steps = pathway_timeline(
-        "stroke", DOOR, {"ct": DOOR + timedelta(minutes=18)}, default_knowledge()
+        "stroke", DOOR, {"groin": DOOR + timedelta(minutes=18)}, default_knowledge()
     )
+    groin = next(s for s in steps if s.step == "groin")
+    assert (groin.minutes_from_door, groin.target_minutes, groin.met) == (18.0, None, None)
+    assert groin.to_dict()["at"] == "2026-11-23T08:18:00+00:00"
+
+
+def test_stroke_door_to_ct_target_is_25_minutes() -> None:
+    late = DOOR + timedelta(minutes=26)
+    steps = pathway_timeline("stroke", DOOR, {"ct": late}, default_knowledge())
     ct = next(s for s in steps if s.step == "ct")
-    assert (ct.minutes_from_door, ct.target_minutes, ct.met) == (18.0, None, None)
-    assert ct.to_dict()["at"] == "2026-11-23T08:18:00+00:00"
+    assert (ct.minutes_from_door, ct.target_minutes, ct.met) == (26.0, 25, False)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,8 @@ from medbrain.api.deps import (
     ensure_patient_visible,
     require_role,
 )
+from medbrain.api.routers.alert_tracking import track_after_import
+from medbrain.api.routers.qc import recheck_imported
 from medbrain.core.i18n import t
 from medbrain.interop.fhir import (
     capability_statement,
@@ -87,6 +89,7 @@ async def fhir_json_body(request: Request, lang: LangDep) -> Any:
     },
 )
 def post_bundle(
+    request: Request,
     _user: Importer,
     session: SessionDep,
     auditor: AuditDep,
@@ -100,6 +103,10 @@ def post_bundle(
         result.bundle,
         {k: counts[k] for k in ("imported", "updated", "unchanged", "skipped")},
     )
+    # New lab results raise tracked alerts (critical values) for their patients; changed
+    # documents are re-checked by QC and their defects become notices to their authors.
+    track_after_import(request, session, _user, result, bundle)
+    recheck_imported(request, session, _user, result.document_encounter_ids)
     return counts
 
 

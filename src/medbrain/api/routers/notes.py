@@ -37,9 +37,8 @@ from medbrain.api.deps import (
     ensure_patient_visible,
     require_role,
 )
-from medbrain.api.problems import HTML_ERRORS_STATE
 from medbrain.api.routers import qc as qc_api
-from medbrain.api.routers.ui import UiUser, audit_read, redirect, render
+from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
 from medbrain.core.config import Settings
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
@@ -244,6 +243,7 @@ class SignIn(BaseModel):
 
 @api.post("/{patient_id}/notes", status_code=201)
 def sign_api(
+    request: Request,
     patient_id: RowId,
     body: Annotated[SignIn, Body()],
     user: NotesWriter,
@@ -273,6 +273,7 @@ def sign_api(
         f"Document/{version.document_id}",
         {"version": version.version, "sha256": version.content_sha256, "type": body.type},
     )
+    qc_api.recheck_saved_document(request, session, user, version.document_id)  # issue 7
     return {
         "document_id": version.document_id,
         "version": version.version,
@@ -284,18 +285,10 @@ def sign_api(
 # -- pages -------------------------------------------------------------------------------------
 
 
-def _mark_html(request: Request) -> None:
-    setattr(request.state, HTML_ERRORS_STATE, True)
+pages = page_router()
 
 
-pages = APIRouter(include_in_schema=False, dependencies=[Depends(_mark_html)])
-
-
-def _ui_writer(user: UiUser, lang: LangDep) -> Principal:
-    return require_role("doctor", "admin")(user, lang)
-
-
-UiWriter = Annotated[Principal, Depends(_ui_writer)]
+UiWriter = Annotated[Principal, Depends(ui_role("doctor", "admin"))]
 
 
 @pages.get("/patients/{patient_id}/ask")
@@ -423,6 +416,7 @@ def sign_page(
         f"Document/{version.document_id}",
         {"version": version.version, "sha256": version.content_sha256, "type": note_type},
     )
+    qc_api.recheck_saved_document(request, session, user, version.document_id)  # issue 7
     return redirect(request, f"/patients/{patient_id}/documents/{version.document_id}")
 
 

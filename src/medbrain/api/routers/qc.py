@@ -13,11 +13,13 @@ resource; errors translated once: InputError → 422 naming the field).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from medbrain.api.deps import AuditDep, LangDep, Principal, SettingsDep, require_role
 from medbrain.core.errors import InputError
@@ -56,6 +58,38 @@ def knowledge_for(request: Request) -> QCKnowledge:
     """The app's QC knowledge (``app.state.qc_knowledge`` if set, else the shipped one)."""
     configured = getattr(request.app.state, "qc_knowledge", None)
     return configured if isinstance(configured, QCKnowledge) else _default_knowledge()
+
+
+def recheck_imported(
+    request: Request, session: Session, user: Principal, encounter_ids: Sequence[int]
+) -> None:
+    """QC hook of the import path: re-check the stays whose documents an import changed,
+    opening and closing defect notices in the import's own transaction."""
+    if not encounter_ids:
+        return
+    from medbrain.store import qc_workflow
+
+    settings = request.app.state.settings
+    qc_workflow.recheck_after_import(
+        session,
+        encounter_ids,
+        knowledge=knowledge_for(request),
+        zone=qc_workflow.zone_of(settings.timezone),
+        actor=qc_workflow.Actor(user.username, user.role),
+        lang=settings.default_lang,
+        review_threshold=settings.review_threshold,
+    )
+
+
+def recheck_saved_document(
+    request: Request, session: Session, user: Principal, document_id: int
+) -> None:
+    """QC hook of the note-save path: re-check the stay the saved document belongs to."""
+    from medbrain.store.models import Document
+
+    document = session.get(Document, document_id)
+    if document is not None and document.encounter_id is not None:
+        recheck_imported(request, session, user, [document.encounter_id])
 
 
 @router.post(

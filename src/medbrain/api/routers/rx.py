@@ -13,7 +13,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from medbrain.api.deps import AuditDep, LangDep, Principal, SettingsDep, require_role
-from medbrain.rx import RxKnowledge, load_rx_knowledge, review
+from medbrain.rx import RxKnowledge, review
+from medbrain.store import rx_review as rx_store
 
 router = APIRouter(prefix="/api/v1/rx", tags=["rx"])
 
@@ -21,9 +22,22 @@ Reviewer = Annotated[Principal, Depends(require_role("doctor", "pharmacist", "ad
 
 
 def knowledge_for(request: Request) -> RxKnowledge:
-    """The app's drug knowledge (``app.state.rx_knowledge`` if set, else the shipped one)."""
+    """The app's drug knowledge: ``app.state.rx_knowledge`` if set, else the shipped knowledge
+    merged with the hospital's stored rule configuration (:mod:`medbrain.store.rx_review`)."""
+    return knowledge_and_key(request)[1]
+
+
+def knowledge_and_key(request: Request) -> tuple[str, RxKnowledge]:
+    """``(key, knowledge)``; the key changes whenever the stored configuration does."""
     configured = getattr(request.app.state, "rx_knowledge", None)
-    return configured if isinstance(configured, RxKnowledge) else load_rx_knowledge(None)
+    if isinstance(configured, RxKnowledge):
+        return "app", configured
+    factory = (
+        getattr(request.app.state, "read_session_factory", None)
+        or request.app.state.session_factory
+    )
+    with factory() as session, session.begin():
+        return rx_store.current_knowledge(session)
 
 
 @router.post(

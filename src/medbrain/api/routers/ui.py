@@ -16,6 +16,7 @@ token; double-submit cookie for the login form), Content Security Policy.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,6 +43,7 @@ from medbrain.api.deps import (
     SettingsDep,
     ensure_patient_visible,
     get_principal,
+    require_role,
 )
 from medbrain.api.problems import HTML_ERRORS_STATE
 from medbrain.api.routers.auth import check_login, client_of
@@ -76,12 +78,17 @@ SECURITY_HEADERS = {
 }
 
 
-def _mark_html(request: Request) -> None:
-    """Errors raised by these routes are rendered as pages (see ``problems._respond``)."""
+def mark_html(request: Request) -> None:
+    """Errors raised by page routes are rendered as pages (see ``problems._respond``)."""
     setattr(request.state, HTML_ERRORS_STATE, True)
 
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(_mark_html)])
+def page_router() -> APIRouter:
+    """A router for web pages: left out of the OpenAPI schema, its errors shown as pages."""
+    return APIRouter(include_in_schema=False, dependencies=[Depends(mark_html)])
+
+
+router = page_router()
 
 
 class LoginRequired(Exception):
@@ -99,6 +106,16 @@ async def ui_principal(request: Request, session: ReadSessionDep, lang: LangDep)
 
 
 UiUser = Annotated[Principal, Depends(ui_principal)]
+
+
+def ui_role(*roles: str) -> Callable[..., Principal]:
+    """:func:`require_role` on the UI's user: no session → login page; wrong role → 403 page."""
+    check = require_role(*roles)
+
+    def dependency(user: UiUser, lang: LangDep) -> Principal:
+        return check(user, lang)
+
+    return dependency
 
 
 # -- rendering -------------------------------------------------------------------------------
@@ -393,6 +410,14 @@ def _search(request: Request, session: Session, user: Principal, q: str) -> tupl
     return query, hits
 
 
+#: Landing pages of the roles outside patient care (they have no patient search).
+NON_CLINICAL_HOMES = {
+    "director": "/ops",
+    "insurance_officer": "/insurance",
+    "materials": "/materials",
+}
+
+
 @router.get("/")
 def home(
     request: Request,
@@ -401,9 +426,12 @@ def home(
     lang: LangDep,
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
-    """Patient search; a patient account goes straight to its own record."""
+    """Patient search; a patient account goes straight to its own record, and roles outside
+    patient care to their own page (they may not search records)."""
     if user.role == "patient":
         return redirect(request, _home_of(user))
+    if user.role in NON_CLINICAL_HOMES:
+        return redirect(request, NON_CLINICAL_HOMES[user.role])
     query, hits = _search(request, session, user, q)
     return render(request, "search.html", {"q": query, "hits": hits}, lang=lang, user=user)
 
@@ -417,7 +445,7 @@ def search_fragment(
     q: Annotated[str, Query(max_length=200)] = "",
 ) -> Response:
     """Live results for the search box (HTMX); a plain browser request gets the whole page."""
-    if user.role == "patient":
+    if user.role == "patient" or user.role in NON_CLINICAL_HOMES:
         raise PermissionDenied(t("error.forbidden", lang))
     if request.headers.get("hx-request") != "true":
         return redirect(request, "/?" + urlencode({"q": q}))

@@ -29,16 +29,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from medbrain.alerts import evaluate_bundle
 from medbrain.api.deps import (
@@ -49,52 +47,34 @@ from medbrain.api.deps import (
     RowId,
     SettingsDep,
     ensure_patient_visible,
-    require_role,
 )
-from medbrain.api.problems import HTML_ERRORS_STATE
 from medbrain.api.routers import alerts as alerts_api
 from medbrain.api.routers import qc as qc_api
 from medbrain.api.routers import rx as rx_api
 from medbrain.api.routers import triage as triage_api
-from medbrain.api.routers.ui import UiUser, audit_read, redirect, render
+from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
 from medbrain.core.config import Settings
 from medbrain.core.errors import BackendUnavailable, InputError, NotFoundError
 from medbrain.core.i18n import Lang, t
 from medbrain.interop.fhir.exporter import patient_everything
 from medbrain.notes import NOTE_TYPES, draft_note, read_note_record
 from medbrain.qc import check_record
-from medbrain.qc.parse import DOCUMENT_TYPES, record_from_mapping
+from medbrain.qc.parse import record_from_mapping
 from medbrain.rare import default_rare_knowledge, load_index, rank_document
 from medbrain.rx import review
 from medbrain.store import models as m
-from medbrain.store.patients import age_on
+from medbrain.store import rx_review as rx_store
 from medbrain.triage import assess_document
 
-
-def _mark_html(request: Request) -> None:
-    """Errors raised by these routes are rendered as pages (see ``problems._respond``)."""
-    setattr(request.state, HTML_ERRORS_STATE, True)
+router = page_router()
 
 
-router = APIRouter(include_in_schema=False, dependencies=[Depends(_mark_html)])
-
-
-def _ui_role(*roles: str) -> Callable[..., Principal]:
-    """:func:`require_role` on the UI's user: no session → login page; wrong role → 403 page."""
-    check = require_role(*roles)
-
-    def dependency(user: UiUser, lang: LangDep) -> Principal:
-        return check(user, lang)
-
-    return dependency
-
-
-TriageUser = Annotated[Principal, Depends(_ui_role("nurse", "doctor", "admin"))]
-RxUser = Annotated[Principal, Depends(_ui_role("pharmacist", "doctor", "admin"))]
-QCUser = Annotated[Principal, Depends(_ui_role("qc_officer", "doctor", "admin"))]
-AlertsUser = Annotated[Principal, Depends(_ui_role("doctor", "nurse", "admin"))]
-NotesUser = Annotated[Principal, Depends(_ui_role("doctor", "admin"))]
-RareUser = Annotated[Principal, Depends(_ui_role("doctor", "admin"))]
+TriageUser = Annotated[Principal, Depends(ui_role("nurse", "doctor", "admin"))]
+RxUser = Annotated[Principal, Depends(ui_role("pharmacist", "doctor", "admin"))]
+QCUser = Annotated[Principal, Depends(ui_role("qc_officer", "doctor", "admin"))]
+AlertsUser = Annotated[Principal, Depends(ui_role("doctor", "nurse", "admin"))]
+NotesUser = Annotated[Principal, Depends(ui_role("doctor", "admin"))]
+RareUser = Annotated[Principal, Depends(ui_role("doctor", "admin"))]
 
 SEVERITY_RANK = {"critical": 2, "warning": 1, "info": 0}
 VERDICT_RANK = {"block": 2, "warn": 1, "pass": 0}
@@ -295,93 +275,6 @@ RX_EXAMPLE: dict[str, Any] = {
     ],
 }
 
-#: LOINC codes of the labs the prescription checks read (DESIGN.md §3 ``patient.labs``).
-RX_LABS = {
-    "14682-9": "creatinine_umol_l",
-    "1742-6": "alt_u_l",
-    "1920-8": "ast_u_l",
-    "2823-3": "potassium_mmol_l",
-}
-WEIGHT_LOINC = ("29463-7", "3141-9")
-HEIGHT_LOINC = "8302-2"
-
-
-def _latest_values(session: Session, patient_ids: Sequence[int]) -> dict[int, dict[str, float]]:
-    """Per patient, the latest numeric value of each lab or body measure the review uses."""
-    codes = [*RX_LABS, *WEIGHT_LOINC, HEIGHT_LOINC, "2160-0"]
-    rows = session.execute(
-        select(
-            m.Observation.patient_id,
-            m.Observation.code,
-            m.Observation.value_num,
-            m.Observation.unit,
-        )
-        .where(m.Observation.patient_id.in_(patient_ids), m.Observation.code.in_(codes))
-        .where(m.Observation.value_num.is_not(None))
-        .order_by(m.Observation.effective_at)
-    )
-    out: dict[int, dict[str, float]] = defaultdict(dict)
-    for patient_id, code, value, unit in rows:
-        if value is None:
-            continue
-        if code in WEIGHT_LOINC:
-            out[patient_id]["weight_kg"] = value
-        elif code == HEIGHT_LOINC:
-            out[patient_id]["height_cm"] = value
-        elif code == "2160-0":  # creatinine by mass: mg/dL → µmol/L (× 88.42)
-            umol = value * 88.42 if unit and "mg" in unit.lower() else value
-            out[patient_id]["creatinine_umol_l"] = round(umol, 1)
-        else:
-            out[patient_id][RX_LABS[code]] = value
-    return out
-
-
-def _prescription_for(
-    encounter: m.Encounter,
-    patient: m.Patient,
-    requests: Sequence[m.MedicationRequest],
-    allergies: Sequence[str],
-    diagnoses: Sequence[str],
-    values: dict[str, float],
-) -> dict[str, Any]:
-    """The DESIGN.md §3 prescription JSON of one encounter, from what the store holds."""
-    on = (encounter.admit_time or datetime.now(UTC)).date()
-    labs = {k: v for k, v in values.items() if k not in ("weight_kg", "height_cm")}
-    patient_doc: dict[str, Any] = {
-        "age_years": age_on(patient.birth_date, on),
-        "sex": patient.sex if patient.sex in ("male", "female") else None,
-        "weight_kg": values.get("weight_kg"),
-        "height_cm": values.get("height_cm"),
-        "allergies": list(allergies),
-        "diagnoses": list(diagnoses),
-        "labs": labs,
-    }
-    items = [
-        {
-            k: v
-            for k, v in (
-                ("drug", r.drug),
-                ("dose", r.dose_value),
-                ("unit", r.dose_unit),
-                ("route", r.route),
-                ("frequency", r.frequency),
-                ("days", r.days),
-                ("quantity", r.quantity),
-            )
-            if v is not None
-        }
-        for r in requests
-    ]
-    setting = encounter.kind if encounter.kind in ("outpatient", "emergency", "inpatient") else None
-    document: dict[str, Any] = {
-        "patient": {k: v for k, v in patient_doc.items() if v is not None},
-        "department": encounter.department,
-        "items": items,
-    }
-    if setting:
-        document["setting"] = setting
-    return document
-
 
 def _rx_worklist(
     request: Request, session: Session, lang: str, settings: Settings, patient_id: int | None
@@ -395,55 +288,14 @@ def _rx_worklist(
     )
     if patient_id is not None:
         query = query.where(m.Encounter.patient_id == patient_id)
-    encounters = list(session.scalars(query))
-    encounter_ids = [e.id for e in encounters]
-    patient_ids = sorted({e.patient_id for e in encounters})
-    if not encounters:
-        return []
-    patients = {
-        p.id: p for p in session.scalars(select(m.Patient).where(m.Patient.id.in_(patient_ids)))
-    }
-    requests: dict[int, list[m.MedicationRequest]] = defaultdict(list)
-    for med in session.scalars(
-        select(m.MedicationRequest)
-        .where(m.MedicationRequest.encounter_id.in_(encounter_ids))
-        .order_by(m.MedicationRequest.authored_at, m.MedicationRequest.id)
-    ):
-        if med.encounter_id is not None and med.status not in ("cancelled", "entered-in-error"):
-            requests[med.encounter_id].append(med)
-    allergies: dict[int, list[str]] = defaultdict(list)
-    for a in session.scalars(
-        select(m.AllergyIntolerance).where(m.AllergyIntolerance.patient_id.in_(patient_ids))
-    ):
-        allergies[a.patient_id].append(a.substance)
-    conditions: dict[int, list[m.Condition]] = defaultdict(list)
-    for c in session.scalars(select(m.Condition).where(m.Condition.patient_id.in_(patient_ids))):
-        if c.clinical_status in (None, "active", "recurrence", "relapse"):
-            conditions[c.patient_id].append(c)
-    values = _latest_values(session, patient_ids)
     knowledge = rx_api.knowledge_for(request)
     rows: list[dict[str, Any]] = []
-    for encounter in encounters:
-        meds = requests.get(encounter.id, [])
-        if not meds:
-            continue
-        patient = patients[encounter.patient_id]
-        prescription = _prescription_for(
-            encounter,
-            patient,
-            meds,
-            allergies.get(patient.id, []),
-            [  # the patient's standing diagnoses and this encounter's
-                c.text
-                for c in conditions.get(patient.id, [])
-                if c.encounter_id in (None, encounter.id)
-            ],
-            values.get(patient.id, {}),
-        )
+    for stored in rx_store.stored_prescriptions(session, list(session.scalars(query))):
+        encounter, prescription = stored.encounter, stored.document
         row: dict[str, Any] = {
             "encounter": encounter,
-            "patient": patient,
-            "medications": meds,
+            "patient": stored.patient,
+            "medications": stored.requests,
             "verdict": None,
             "findings": [],
             "error": None,
@@ -591,55 +443,16 @@ def rx_review(
 
 # -- EMR quality control ----------------------------------------------------------------------
 
-#: Store document types written as notes inside the QC ``course`` document (首次病程记录,
-#: 日常病程记录, 上级医师查房记录, 术后首次病程记录, 抢救记录), as :mod:`medbrain.qc.fhir` maps them.
-COURSE_TYPES = frozenset({"first_course", "course", "senior_round", "post_op", "rescue"})
-
-
-def _qc_type(doc_type: str) -> str | None:
-    if doc_type in COURSE_TYPES:
-        return "course"
-    return doc_type if doc_type in DOCUMENT_TYPES else None
-
-
-def _qc_input(session: Session, encounter: m.Encounter, settings: Settings) -> dict[str, Any]:
-    """``{"documents": {type: text}, "meta": {...}}`` from the latest version of each document."""
-    patient = session.get(m.Patient, encounter.patient_id)
-    documents = session.scalars(
-        select(m.Document)
-        .where(m.Document.encounter_id == encounter.id)
-        .options(selectinload(m.Document.versions))
-    )
-    parts: dict[str, list[tuple[datetime, int, str]]] = defaultdict(list)
-    for doc in documents:
-        qc_type = _qc_type(doc.doc_type)
-        if qc_type is None or not doc.versions:
-            continue
-        latest = max(doc.versions, key=lambda v: v.version)
-        when = latest.authored_at or doc.created_at
-        parts[qc_type].append((when, doc.id, latest.text))
-    texts = {
-        kind: "\n\n".join(text for _, _, text in sorted(items)) for kind, items in parts.items()
-    }
-    meta: dict[str, Any] = {
-        "admit_time": _local_text(encounter.admit_time, settings),
-        "discharge_time": _local_text(encounter.discharge_time, settings),
-    }
-    if patient is not None:
-        if patient.sex in ("male", "female"):
-            meta["sex"] = patient.sex
-        on = (encounter.admit_time or datetime.now(UTC)).date()
-        age = age_on(patient.birth_date, on)
-        if age is not None:
-            meta["age_years"] = age
-    return {"documents": texts, "meta": {k: v for k, v in meta.items() if v is not None}}
-
 
 def _qc_check(
     request: Request, session: Session, encounter: m.Encounter, lang: str, settings: Settings
 ) -> dict[str, Any]:
-    knowledge = qc_api.knowledge_for(request)
-    document = _qc_input(session, encounter, settings)
+    from medbrain.store import qc_workflow
+
+    # Hospital rules (the /qc/rules editor) and the front page's ICD-10 codes count here too.
+    knowledge = qc_workflow.hospital_knowledge(session, qc_api.knowledge_for(request))
+    stay = qc_workflow.stay_input(session, encounter, qc_workflow.zone_of(settings.timezone))
+    document: dict[str, Any] = {"documents": stay.documents, "meta": stay.meta}
     if not document["documents"]:
         raise InputError(f"Encounter/{encounter.id}", "documents", t("qc.no_documents", lang))
     record = record_from_mapping(document, f"Encounter/{encounter.id}", knowledge.vocabulary)
@@ -648,6 +461,17 @@ def _qc_check(
         record, knowledge, stage=stage, lang=lang, review_threshold=settings.review_threshold
     )
     return report.to_dict()
+
+
+def _qc_notices(session: Session, encounter_id: int) -> list[dict[str, Any]]:
+    """The stay's QC notices (issue 7 closed loop) with their state at this moment."""
+    from medbrain.store import qc_workflow
+
+    now = datetime.now(UTC)
+    return [
+        {"n": n, "state": qc_workflow.notice_state(n, now)}
+        for n in qc_workflow.list_notices(session, encounter_id=encounter_id)
+    ]
 
 
 def _inpatient_encounters(session: Session, limit: int) -> list[tuple[m.Encounter, m.Patient]]:
@@ -739,6 +563,7 @@ def qc_encounter(
             "report": report,
             "error": error,
             "others": _inpatient_encounters(session, QC_LIST_CAP),
+            "notices": _qc_notices(session, encounter_id),
         },
         lang=lang,
         user=user,
@@ -848,23 +673,34 @@ def rare_page(
     request: Request,
     user: RareUser,
     lang: LangDep,
+    session: ReadSessionDep,
     hpo: Annotated[str, Query(max_length=2000)] = "",
     text: Annotated[str, Query(max_length=4000)] = "",
     example: Annotated[str, Query(max_length=8)] = "",
+    patient_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """Rank rare diseases for HPO ids and/or free text; the ontology loads once per process."""
+    """Rank rare diseases for HPO ids and/or free text; the ontology loads once per process.
+
+    With ``patient_id`` the patient's own lab results join the case (issue 10, labs → HPO).
+    """
     if example:
         text = RARE_EXAMPLE_TEXT
     result: dict[str, Any] | None = None
     error: str | None = None
     loaded = load_index.cache_info().currsize > 0
     names: dict[str, str] = {}
-    if hpo.strip() or text.strip():
+    if hpo.strip() or text.strip() or patient_id:
         case: dict[str, Any] = {}
         if hpo.strip():
             case["hpo"] = _split_ids(hpo)
         if text.strip():
             case["text"] = text
+        if patient_id:
+            from medbrain.store.rare_labs import patient_case_fields
+
+            ensure_patient_visible(user, patient_id, lang)
+            case.update(patient_case_fields(session, patient_id))
+            audit_read(request, user, "rare.patient_labs", f"Patient/{patient_id}", {"via": "ui"})
         try:
             index = load_index()
             ranked = rank_document(
@@ -885,6 +721,7 @@ def rare_page(
         {
             "hpo": hpo,
             "text": text,
+            "patient_id": patient_id,
             "result": result,
             "error": error,
             "loaded": loaded,

@@ -90,6 +90,8 @@ class ImportResult:
     unchanged: dict[str, int]
     skipped: dict[str, int]
     patient_ids: tuple[int, ...] = ()
+    #: Encounters whose documents were added or got a new version (for the QC re-check hook).
+    document_encounter_ids: tuple[int, ...] = ()
 
     @property
     def stored_total(self) -> int:
@@ -555,7 +557,7 @@ def import_prepared(session: Session, prepared: PreparedBundle) -> ImportResult:
                 updated,
                 unchanged,
             )
-        _write_documents(
+        document_encounters = _write_documents(
             session, prepared, plan, patient_rows, encounter_rows, imported, updated, unchanged
         )
         _write_imaging(
@@ -569,6 +571,7 @@ def import_prepared(session: Session, prepared: PreparedBundle) -> ImportResult:
         unchanged=dict(sorted(unchanged.items())),
         skipped=dict(sorted(prepared.skipped.items())),
         patient_ids=tuple(patient_rows[s.fhir_id] for s in prepared.staged["Patient"]),
+        document_encounter_ids=document_encounters,
     )
 
 
@@ -669,9 +672,12 @@ def _write_documents(
     imported: Counter[str],
     updated: Counter[str],
     unchanged: Counter[str],
-) -> None:
-    """A DocumentReference is a Document; each distinct content is a new version."""
+) -> tuple[int, ...]:
+    """A DocumentReference is a Document; each distinct content is a new version.
+
+    Returns the encounters whose documents changed (new document or new version)."""
     existing = plan.existing["DocumentReference"]
+    touched: set[int] = set()
     new_docs: list[dict[str, Any]] = []
     new_versions: list[tuple[str, dict[str, Any]]] = []
     for item in prepared.staged["DocumentReference"]:
@@ -691,6 +697,8 @@ def _write_documents(
         }
         doc = existing.get(item.fhir_id)
         if doc is None:
+            if doc_values["encounter_id"] is not None:
+                touched.add(doc_values["encounter_id"])
             new_docs.append({"fhir_id": item.fhir_id, **doc_values})
             new_versions.append((item.fhir_id, {"version": 1, **version_values}))
             imported["DocumentReference"] += 1
@@ -704,6 +712,8 @@ def _write_documents(
         number = (latest.version if latest is not None else 0) + 1
         doc.versions.append(m.DocumentVersion(version=number, **version_values))
         updated["DocumentReference"] += 1
+        if doc_values["encounter_id"] is not None:
+            touched.add(doc_values["encounter_id"])
     session.flush()
     doc_ids = _insert(session, m.Document, new_docs)
     if new_versions:
@@ -711,6 +721,7 @@ def _write_documents(
             insert(m.DocumentVersion),
             [{"document_id": doc_ids[fhir_id], **values} for fhir_id, values in new_versions],
         )
+    return tuple(sorted(touched))
 
 
 def _write_imaging(

@@ -11,10 +11,17 @@ input; the database is created and migrated on first use).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from medbrain.alerts import load_alert_knowledge
 from medbrain.core.config import Settings
 from medbrain.interop.fhir.importer import ImportResult, import_prepared, prepare_bundle
+from medbrain.qc import load_qc_knowledge
+from medbrain.store import qc_workflow
+from medbrain.store.alert_tracking import track_import_alerts
 
 CLI_USER = "cli"
 CLI_ROLE = "admin"
@@ -47,9 +54,46 @@ def import_into_instance(
                 resource=result.bundle,
                 detail={k: counts[k] for k in ("imported", "updated", "unchanged", "skipped")},
             )
+            _track_alerts(session, result, document, settings, who, role)
+            _qc_recheck(settings, session, result, who, role)
     finally:
         instance.dispose()
     return result
+
+
+def _qc_recheck(
+    settings: Settings, session: Session, result: ImportResult, who: str, role: str
+) -> None:
+    """Re-check the stays whose documents changed; defects become QC notices (issue 7)."""
+    if not result.document_encounter_ids:
+        return
+    qc_workflow.recheck_after_import(
+        session,
+        result.document_encounter_ids,
+        knowledge=load_qc_knowledge(None),
+        zone=qc_workflow.zone_of(settings.timezone),
+        actor=qc_workflow.Actor(who, role),
+        lang=settings.default_lang,
+        review_threshold=settings.review_threshold,
+    )
+
+
+def _track_alerts(
+    session: Session, result: ImportResult, document: Any, settings: Settings, who: str, role: str
+) -> None:
+    """New lab results raise tracked alerts (critical values) for their patients (issue 10)."""
+    track_import_alerts(
+        session,
+        result.patient_ids,
+        document,
+        load_alert_knowledge(None),
+        now=datetime.now(UTC),
+        origin=f"fhir.import {result.bundle}",
+        who=who,
+        role=role,
+        lang=settings.default_lang,
+        review_threshold=settings.review_threshold,
+    )
 
 
 def counts_table(result: ImportResult) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from medbrain.core.findings import Evidence, Finding, Severity
+from medbrain.rx.hepatic import child_pugh
 from medbrain.rx.knowledge import (
     DoseRule,
     Drug,
@@ -42,6 +43,8 @@ class Context:
     lactating: bool
     pediatric: bool
     known: tuple[Item, ...] = ()  # items whose drug is in the dictionary
+    child_pugh: str | None = None  # class given, or computed (the class the data prove)
+    child_pugh_text: str | None = None  # how it was obtained, for messages
 
     def has_diagnosis(self, terms: Iterable[str]) -> bool:
         return any(t and t in d for t in terms for d in self.diagnoses)
@@ -79,7 +82,39 @@ def make_context(rx: Prescription, kb: RxKnowledge, lang: str) -> Context:
         and not (p.weight_kg is not None and p.weight_kg >= policy.adult_weight_kg_min)
     )
     known = tuple(i for i in rx.items if i.drug is not None)
-    return Context(rx, kb, lang, diagnoses, crcl, method, pregnant, lactating, pediatric, known)
+    cp_class, cp_text = _child_pugh(rx, kb, diagnoses)
+    return Context(
+        rx, kb, lang, diagnoses, crcl, method, pregnant, lactating, pediatric, known,
+        cp_class, cp_text,
+    )  # fmt: skip
+
+
+def _child_pugh(
+    rx: Prescription, kb: RxKnowledge, diagnoses: tuple[str, ...]
+) -> tuple[str | None, str | None]:
+    """The given Child–Pugh class, or one computed from labs and grades.
+
+    Computed only for a patient with chronic liver disease (a diagnosis term from
+    ``hepatic.yaml`` ``liver_disease_terms``) or with ascites/encephalopathy graded, since the
+    score describes cirrhosis; the class used is the one the known values prove (``at_least``).
+    """
+    p = rx.patient
+    if p.child_pugh is not None:
+        return p.child_pugh, f"Child-Pugh {p.child_pugh}"
+    graded = p.ascites is not None or p.encephalopathy is not None
+    liver = any(t and t in d for t in kb.liver_disease_terms for d in diagnoses)
+    if not (graded or liver):
+        return None, None
+    assessed = child_pugh(
+        bilirubin_umol_l=p.labs.get("bilirubin_umol_l"),
+        albumin_g_l=p.labs.get("albumin_g_l"),
+        inr=p.labs.get("inr"),
+        ascites=p.ascites,
+        encephalopathy=p.encephalopathy,
+    )
+    if assessed is None or sum(x is not None for x in assessed.points) < 2:
+        return None, None
+    return assessed.klass or assessed.at_least, assessed.describe()
 
 
 # --------------------------------------------------------------------------- helpers

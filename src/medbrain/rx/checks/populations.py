@@ -141,15 +141,20 @@ def check_hepatic(ctx: Context) -> list[Finding]:
     ratio = alt / ctx.kb.policy.alt_uln_u_l if alt is not None else None
     out = []
     relevant = ctx.kb.relevant_rules("hepatic", (i.drug.id for i in ctx.known if i.drug))
+    cp = ctx.child_pugh
     for rule in ctx.kb.hepatic:
         if rule.id not in relevant:
             continue
         mult = rule.params["alt_uln_multiple"]
         by_alt = ratio is not None and mult is not None and ratio >= mult
-        by_cp = p.child_pugh is not None and p.child_pugh in rule.params["child_pugh"]
+        by_cp = cp is not None and cp in rule.params["child_pugh"]
         if not (by_alt or by_cp):
             continue
-        condition = f"Child-Pugh {p.child_pugh}" if by_cp else f"ALT {alt:g} U/L (>{mult:g}×ULN)"
+        condition = ctx.child_pugh_text if by_cp else f"ALT {alt:g} U/L (>{mult:g}×ULN)"
+        if rule.params.get("action") == "max_dose":
+            if by_cp and cp is not None:
+                out.extend(_hepatic_max_dose(ctx, rule, cp, condition or ""))
+            continue
         for item in ctx.known:
             assert item.drug is not None
             if rule.matches(item.drug.tags):
@@ -165,6 +170,37 @@ def check_hepatic(ctx: Context) -> list[Finding]:
                         condition=condition,
                     )
                 )
+    return out
+
+
+def _hepatic_max_dose(ctx: Context, rule: Rule, cp: str, condition: str) -> list[Finding]:
+    """Daily dose above the label's maximum for the patient's Child–Pugh class."""
+    out = []
+    limit = rule.params["daily_max"][cp]
+    for item in ctx.known:
+        drug = item.drug
+        assert drug is not None
+        route = rule.params.get("route")
+        if not rule.matches(drug.tags) or (route and item.route not in (route, None)):
+            continue
+        daily = item.daily_amount
+        if daily is None or daily <= limit + EPS:
+            continue
+        out.append(
+            make_finding(
+                ctx,
+                f"rx.hepatic.{rule.id}",
+                "hepatic",
+                rule.severity,
+                [item],
+                rule.source,
+                "hepatic_max_dose",
+                condition=condition,
+                daily=daily,
+                limit=limit,
+                unit=unit_label(drug, ctx.lang),
+            )
+        )
     return out
 
 

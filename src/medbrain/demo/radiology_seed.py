@@ -1,0 +1,109 @@
+"""Demo chest CTs (issue 5): synthetic series for demo patients, already analysed.
+
+Patient ``DM000002`` has a prior study (a year before the anchor) and a current one with the
+same synthetic anatomy and larger nodules, so follow-up comparison has something to compare;
+patient ``DM000003`` has one study. 128x128x80 voxels at 2.5 mm keep seeding to a few seconds.
+All images are synthetic phantoms (``medbrain.imaging.synthetic``), never real patients.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from medbrain.core.config import Settings
+from medbrain.demo.generator import DEFAULT_ANCHOR, demo_mrn
+from medbrain.store import models as m
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCT:
+    patient_index: int
+    gen_seed: int
+    uid_seed: int
+    days_before_anchor: int
+    diameter_range_mm: tuple[float, float]
+    accession: str
+
+
+DEMO_CTS: tuple[DemoCT, ...] = (
+    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101"),
+    DemoCT(1, 4242, 905002, 1, (6.0, 16.0), "CT2026000102"),
+    DemoCT(2, 4343, 905003, 0, (4.0, 12.0), "CT2026000103"),
+)
+SHAPE = (80, 128, 128)
+SPACING_MM = (2.5, 2.5, 2.5)
+
+
+def _uid(seed: int, what: str) -> str:
+    from pydicom.uid import generate_uid
+
+    return str(generate_uid(entropy_srcs=["medbrain-demo-ct", str(seed), what]))
+
+
+def seed_radiology_demo(
+    session: Session, settings: Settings, *, anchor: datetime = DEFAULT_ANCHOR
+) -> int:
+    """Store and analyse the demo CTs in the caller's transaction; returns studies added."""
+    import pydicom
+
+    from medbrain.imaging.synthetic import generate_chest_ct, write_dicom_series
+    from medbrain.store import radiology as store
+
+    added = 0
+    work = Path(tempfile.mkdtemp(prefix="medbrain-demo-ct-"))
+    try:
+        for ct in DEMO_CTS:
+            mrn = demo_mrn(ct.patient_index)
+            patient = session.scalars(select(m.Patient).where(m.Patient.mrn == mrn)).first()
+            study_uid = _uid(ct.uid_seed, "study")
+            if patient is None or session.scalar(
+                select(m.ImagingStudy.id).where(m.ImagingStudy.study_uid == study_uid)
+            ):
+                continue
+            scan = generate_chest_ct(
+                ct.gen_seed,
+                shape=SHAPE,
+                spacing_mm=SPACING_MM,
+                n_nodules=3,
+                diameter_range_mm=ct.diameter_range_mm,
+            )
+            files = write_dicom_series(
+                scan.series,
+                work / str(ct.uid_seed),
+                seed=ct.uid_seed,
+                series_uid=_uid(ct.uid_seed, "series"),
+            )
+            when = anchor - timedelta(days=ct.days_before_anchor)
+            datasets = []
+            for path in files:
+                ds = pydicom.dcmread(path)
+                ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: the description is Chinese
+                ds.StudyInstanceUID = study_uid
+                ds.PatientID = mrn
+                ds.PatientName = (patient.name_pinyin or "DEMO").upper()
+                ds.PatientSex = {"male": "M", "female": "F"}.get(patient.sex, "O")
+                if patient.birth_date is not None:
+                    ds.PatientBirthDate = patient.birth_date.strftime("%Y%m%d")
+                ds.StudyDate = ds.SeriesDate = when.strftime("%Y%m%d")
+                ds.StudyTime = when.strftime("%H%M%S")
+                ds.AccessionNumber = ct.accession
+                ds.StudyDescription = "胸部低剂量CT (synthetic)"
+                ds.SeriesDescription = "Lung 2.5mm"
+                ds.BodyPartExamined = "CHEST"
+                datasets.append(ds)
+            result = store.ingest_instances(
+                session, settings, datasets, source="demo", complete=True, now=when
+            )
+            for job_id in result.job_ids:
+                store.process_in_session(session, settings, job_id)
+            added += 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return added

@@ -1,0 +1,679 @@
+"""Radiologist review of a CT study: versioned reports, signing, detector feedback (issue 5).
+
+The working copy of a study's review is its highest :class:`RadiologyReport` version while that
+version is a ``draft``. Every change goes through :func:`editable_report`, which creates version
+1 from the engine's analysis, or copies a signed version into a new draft, so a signed row is
+never written again. Signing (:func:`sign`) marks pending nodules accepted, recomputes
+Lung-RADS on the kept nodules, sets ``ImagingStudy.status = "signed"`` and replaces the study's
+:class:`RadiologyFeedback` rows with the decisions of this version.
+
+Functions take a :class:`~sqlalchemy.orm.Session` inside the caller's transaction and raise
+:class:`~medbrain.core.errors.InputError` (422), ``ConflictError`` (409) or ``NotFoundError``
+(404) with messages in the caller's language; auditing is the caller's job (the router records
+every action in the same transaction).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from medbrain.core.errors import ConflictError, InputError, NotFoundError
+from medbrain.core.i18n import t
+from medbrain.imaging import followup
+from medbrain.imaging.report import draft_report
+from medbrain.imaging.risk import NoduleForRisk, fleischner, lung_rads
+from medbrain.radiology.outputs.model import SignedReport, StudyInfo
+from medbrain.store import models as m
+from medbrain.store.radiology_models import CtAnalysis
+from medbrain.store.radiology_review_models import RadiologyFeedback, RadiologyReport
+
+NODULE_TYPES: tuple[str, ...] = ("solid", "part-solid", "ground-glass", "calcified")
+DECISIONS: tuple[str, ...] = ("pending", "accepted", "rejected")
+MAX_SIZE_MM = 100.0
+"""Largest axis a nodule may be given (a lesion > 30 mm is a mass; 100 mm catches typos)."""
+MAX_TEXT_CHARS = 20_000
+DEFAULT_ADDED_MM = 6.0
+"""Size of a nodule a radiologist adds by clicking, until they measure it."""
+
+
+@dataclass(frozen=True, slots=True)
+class StudyContext:
+    """A study with the CT series and the analysis its review is about."""
+
+    study: m.ImagingStudy
+    series: m.ImagingSeries | None
+    analysis: CtAnalysis | None
+
+    @property
+    def study_uid(self) -> str:
+        return self.study.study_uid
+
+
+def load_context(session: Session, study_uid: str) -> StudyContext:
+    """The study, its analysed CT series and the newest analysis; 404 for an unknown UID."""
+    study = session.scalar(select(m.ImagingStudy).where(m.ImagingStudy.study_uid == study_uid))
+    if study is None:
+        raise NotFoundError(f"ImagingStudy/{study_uid}")
+    analysis = session.scalar(
+        select(CtAnalysis)
+        .where(CtAnalysis.study_id == study.id)
+        .order_by(CtAnalysis.created_at.desc(), CtAnalysis.id.desc())
+        .limit(1)
+    )
+    series = None
+    if analysis is not None:
+        series = session.scalar(
+            select(m.ImagingSeries).where(m.ImagingSeries.series_uid == analysis.series_uid)
+        )
+    if series is None:
+        series = session.scalar(
+            select(m.ImagingSeries)
+            .where(m.ImagingSeries.study_id == study.id, m.ImagingSeries.modality == "CT")
+            .order_by(m.ImagingSeries.instance_count.desc())
+            .limit(1)
+        )
+    return StudyContext(study=study, series=series, analysis=analysis)
+
+
+def require_analysis(ctx: StudyContext, lang: str) -> CtAnalysis:
+    if ctx.analysis is None:
+        raise ConflictError(ctx.study_uid, "analysis", t("radiology_review.not_ready", lang))
+    return ctx.analysis
+
+
+# -- nodules ---------------------------------------------------------------------------------
+
+
+def engine_nodules(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The analysis' nodules as review entries (``key`` = ``e<id>``, decision pending)."""
+    return [
+        {
+            **copy.deepcopy(n),
+            "key": f"e{n['id']}",
+            "source": "engine",
+            "decision": "pending",
+            "edited": False,
+        }
+        for n in result.get("nodules", [])
+    ]
+
+
+def kept(nodules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nodules not rejected, numbered 1..n in list order (``id``, what the report text cites)."""
+    out: list[dict[str, Any]] = []
+    for n in nodules:
+        if n.get("decision") == "rejected":
+            continue
+        out.append({**n, "id": len(out) + 1})
+    return out
+
+
+def _for_risk(nodules: Sequence[dict[str, Any]]) -> list[NoduleForRisk]:
+    return [
+        NoduleForRisk(
+            id=int(n["id"]),
+            type=str(n["type"]),
+            mean_diameter_mm=float(n["mean_diameter_mm"]),
+            solid_component_mm=n.get("solid_component_mm"),
+            fleischner_mm=math.floor(
+                (float(n["long_axis_mm"]) + float(n["short_axis_mm"])) / 2 + 0.5
+            ),
+        )
+        for n in nodules
+    ]
+
+
+def nodule_category(nodule: dict[str, Any], lang: str = "zh") -> str:
+    """Lung-RADS v2022 category of one nodule alone (the exam's is the highest)."""
+    one = {**nodule, "id": 1}
+    return lung_rads(_for_risk([one]), lang).category
+
+
+def grade(nodules: Sequence[dict[str, Any]], lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lung-RADS and Fleischner of the kept nodules (numbered as :func:`kept`)."""
+    numbered = kept(nodules)
+    risk = _for_risk(numbered)
+    return lung_rads(risk, lang).to_dict(), fleischner(risk, "high", lang).to_dict()
+
+
+def draft_text(
+    nodules: Sequence[dict[str, Any]], slices: int, lang: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Findings, impression and Lung-RADS drafted from the reviewed nodules (engine templates)."""
+    numbered = kept(nodules)
+    lr, fl = grade(nodules, lang)
+    text = draft_report(numbered, lr, fl, slices, lang)
+    return text["findings"], text["impression"], lr
+
+
+# -- versions --------------------------------------------------------------------------------
+
+
+def latest_report(session: Session, study_id: int) -> RadiologyReport | None:
+    return session.scalar(
+        select(RadiologyReport)
+        .where(RadiologyReport.study_id == study_id)
+        .order_by(RadiologyReport.version.desc())
+        .limit(1)
+    )
+
+
+def list_versions(session: Session, study_id: int) -> list[RadiologyReport]:
+    return list(
+        session.scalars(
+            select(RadiologyReport)
+            .where(RadiologyReport.study_id == study_id)
+            .order_by(RadiologyReport.version)
+        )
+    )
+
+
+def get_version(session: Session, study_id: int, version: int) -> RadiologyReport:
+    row = session.scalar(
+        select(RadiologyReport).where(
+            RadiologyReport.study_id == study_id, RadiologyReport.version == version
+        )
+    )
+    if row is None:
+        raise NotFoundError(f"RadiologyReport/v{version}")
+    return row
+
+
+def _slices(analysis: CtAnalysis, ctx: StudyContext) -> int:
+    if ctx.series is not None and ctx.series.instance_count:
+        return int(ctx.series.instance_count)
+    return int(analysis.result.get("slices", 0) or 0)
+
+
+def initial_state(ctx: StudyContext, lang: str) -> dict[str, Any]:
+    """What version 1 holds before anyone changes it: the engine's nodules and draft text."""
+    analysis = require_analysis(ctx, lang)
+    nodules = engine_nodules(analysis.result)
+    engine_report = analysis.result.get("report") or {}
+    if engine_report.get("language") == lang and engine_report.get("findings"):
+        findings, impression = engine_report["findings"], engine_report["impression"]
+        lr, _ = grade(nodules, lang)
+    else:
+        findings, impression, lr = draft_text(nodules, _slices(analysis, ctx), lang)
+    return {
+        "nodules": nodules,
+        "findings": findings,
+        "impression": impression,
+        "lung_rads": lr,
+        "language": lang,
+    }
+
+
+def editable_report(session: Session, ctx: StudyContext, who: str, lang: str) -> RadiologyReport:
+    """The draft to change: version 1 from the analysis, the open draft, or a copy of the
+    newest signed version as version + 1 (a signed version is never changed)."""
+    analysis = require_analysis(ctx, lang)
+    latest = latest_report(session, ctx.study.id)
+    now = datetime.now(UTC)
+    if latest is not None and latest.status == "draft":
+        return latest
+    if latest is None:
+        state = initial_state(ctx, lang)
+        version = 1
+    else:
+        state = {
+            "nodules": copy.deepcopy(latest.nodules),
+            "findings": latest.findings,
+            "impression": latest.impression,
+            "lung_rads": copy.deepcopy(latest.lung_rads),
+            "language": latest.language,
+        }
+        version = latest.version + 1
+    row = RadiologyReport(
+        study_id=ctx.study.id,
+        analysis_id=analysis.id if latest is None else latest.analysis_id,
+        version=version,
+        status="draft",
+        created_by=who,
+        created_at=now,
+        updated_by=who,
+        updated_at=now,
+        outputs={},
+        **state,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _touch(row: RadiologyReport, who: str) -> None:
+    row.updated_by = who
+    row.updated_at = datetime.now(UTC)
+
+
+def _number(value: Any, field: str, lang: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError("nodule", field, t("radiology_review.size_not_number", lang)) from None
+    if not math.isfinite(number) or number <= 0 or number > MAX_SIZE_MM:
+        raise InputError(
+            "nodule", field, t("radiology_review.size_range", lang, max=int(MAX_SIZE_MM))
+        )
+    return round(number, 1)
+
+
+def _apply_sizes(nodule: dict[str, Any], long_mm: Any, short_mm: Any, lang: str) -> None:
+    long_v = _number(long_mm, "long_axis_mm", lang)
+    short_v = _number(short_mm, "short_axis_mm", lang)
+    if short_v > long_v:
+        raise InputError("nodule", "short_axis_mm", t("radiology_review.short_gt_long", lang))
+    nodule["long_axis_mm"] = long_v
+    nodule["short_axis_mm"] = short_v
+    nodule["mean_diameter_mm"] = round((long_v + short_v) / 2, 1)
+    # prolate ellipsoid: long × short × short (depth not measured on an axial slice)
+    nodule["volume_mm3"] = round(math.pi / 6 * long_v * short_v * short_v, 1)
+    if nodule.get("solid_component_mm") is not None:
+        nodule["solid_component_mm"] = min(float(nodule["solid_component_mm"]), long_v)
+
+
+def _find(row: RadiologyReport, key: str) -> tuple[int, dict[str, Any]]:
+    for index, n in enumerate(row.nodules):
+        if n.get("key") == key:
+            return index, n
+    raise NotFoundError(f"nodule/{key}")
+
+
+def _regrade(row: RadiologyReport) -> None:
+    lr, _ = grade(row.nodules, row.language)
+    row.lung_rads = lr
+
+
+def update_nodule(
+    session: Session, ctx: StudyContext, key: str, changes: dict[str, Any], who: str, lang: str
+) -> RadiologyReport:
+    """Accept / reject / edit (type, long and short axis) one nodule of the draft."""
+    row = editable_report(session, ctx, who, lang)
+    index, current = _find(row, key)
+    nodule = copy.deepcopy(current)
+    decision = changes.get("decision")
+    if decision is not None:
+        if decision not in DECISIONS:
+            raise InputError("nodule", "decision", t("radiology_review.bad_decision", lang))
+        nodule["decision"] = decision
+    kind = changes.get("type")
+    if kind is not None:
+        if kind not in NODULE_TYPES:
+            raise InputError("nodule", "type", t("radiology_review.bad_type", lang))
+        if kind != nodule["type"]:
+            nodule["type"] = kind
+            nodule["edited"] = True
+            if kind != "part-solid":
+                nodule["solid_component_mm"] = None
+    if changes.get("long_axis_mm") is not None or changes.get("short_axis_mm") is not None:
+        _apply_sizes(
+            nodule,
+            changes.get("long_axis_mm", nodule["long_axis_mm"]),
+            changes.get("short_axis_mm", nodule["short_axis_mm"]),
+            lang,
+        )
+        nodule["edited"] = True
+    if nodule.get("edited") and nodule.get("decision") == "pending":
+        nodule["decision"] = "accepted"
+    nodules = list(row.nodules)
+    nodules[index] = nodule
+    row.nodules = nodules  # a new list, so the JSON column is flagged as changed
+    _regrade(row)
+    _touch(row, who)
+    session.flush()
+    return row
+
+
+def add_nodule(
+    session: Session,
+    ctx: StudyContext,
+    *,
+    center_voxel: Sequence[int],
+    center_mm: Sequence[float],
+    side: str,
+    shape_voxel: Sequence[int],
+    spacing_mm: Sequence[float],
+    who: str,
+    lang: str,
+    long_axis_mm: Any = DEFAULT_ADDED_MM,
+    short_axis_mm: Any = DEFAULT_ADDED_MM,
+    kind: str = "solid",
+) -> tuple[RadiologyReport, dict[str, Any]]:
+    """A nodule the engine missed, at ``center_voxel`` ``[col, row, slice]``, with a default
+    box of its size (edit it afterwards)."""
+    if len(center_voxel) != 3 or any(
+        not 0 <= int(v) < int(s) for v, s in zip(center_voxel, shape_voxel, strict=True)
+    ):
+        raise InputError("nodule", "center_voxel", t("radiology_review.outside_volume", lang))
+    if kind not in NODULE_TYPES:
+        raise InputError("nodule", "type", t("radiology_review.bad_type", lang))
+    nodule: dict[str, Any] = {"type": kind, "solid_component_mm": None}
+    _apply_sizes(nodule, long_axis_mm, short_axis_mm, lang)
+    row = editable_report(session, ctx, who, lang)
+    added = [n for n in row.nodules if n.get("source") == "radiologist"]
+    number = 1 + max((int(str(n["key"])[1:]) for n in added), default=0)
+    half = [max(1, math.ceil(nodule["long_axis_mm"] / 2 / float(s))) for s in spacing_mm]
+    centre = [int(v) for v in center_voxel]
+    lo = [max(0, c - h) for c, h in zip(centre, half, strict=True)]
+    hi = [min(int(s) - 1, c + h) for c, h, s in zip(centre, half, shape_voxel, strict=True)]
+    nodule.update(
+        {
+            "key": f"a{number}",
+            "source": "radiologist",
+            "decision": "accepted",
+            "edited": True,
+            "center_mm": [round(float(v), 1) for v in center_mm],
+            "center_voxel": centre,
+            "bbox_voxel": [lo, hi],
+            "side": side,
+            "lobe": None,
+            "location": "peripheral",
+            "score": None,
+        }
+    )
+    row.nodules = [*row.nodules, nodule]
+    _regrade(row)
+    _touch(row, who)
+    session.flush()
+    return row, nodule
+
+
+def update_text(
+    session: Session,
+    ctx: StudyContext,
+    *,
+    findings: str | None,
+    impression: str | None,
+    who: str,
+    lang: str,
+) -> RadiologyReport:
+    for name, value in (("findings", findings), ("impression", impression)):
+        if value is not None and len(value) > MAX_TEXT_CHARS:
+            raise InputError(
+                "report", name, t("radiology_review.text_too_long", lang, max=MAX_TEXT_CHARS)
+            )
+    row = editable_report(session, ctx, who, lang)
+    if findings is not None:
+        row.findings = findings
+    if impression is not None:
+        row.impression = impression
+    _touch(row, who)
+    session.flush()
+    return row
+
+
+def redraft_text(
+    session: Session, ctx: StudyContext, *, report_lang: str, who: str, lang: str
+) -> RadiologyReport:
+    """Replace the draft's text with the engine's template text of the reviewed nodules."""
+    row = editable_report(session, ctx, who, lang)
+    analysis = require_analysis(ctx, lang)
+    findings, impression, lr = draft_text(row.nodules, _slices(analysis, ctx), report_lang)
+    row.findings, row.impression, row.lung_rads = findings, impression, lr
+    row.language = report_lang
+    _touch(row, who)
+    session.flush()
+    return row
+
+
+def sign(session: Session, ctx: StudyContext, who: str, lang: str) -> tuple[RadiologyReport, bool]:
+    """Sign the draft (creating version 1 first when nothing was changed).
+
+    Returns the signed version and whether this call signed it (``False`` when the newest
+    version was already signed and there is no draft: nothing to sign again).
+    """
+    latest = latest_report(session, ctx.study.id)
+    if latest is not None and latest.status == "signed":
+        return latest, False
+    row = editable_report(session, ctx, who, lang)
+    now = datetime.now(UTC)
+    row.nodules = [
+        {**n, "decision": "accepted"} if n.get("decision") == "pending" else n for n in row.nodules
+    ]
+    _regrade(row)
+    row.status = "signed"
+    row.signed_by = who
+    row.signed_at = now
+    _touch(row, who)
+    ctx.study.status = "signed"
+    _record_feedback(session, ctx, row, who)
+    session.flush()
+    return row, True
+
+
+def _record_feedback(session: Session, ctx: StudyContext, row: RadiologyReport, who: str) -> None:
+    analysis = session.get(CtAnalysis, row.analysis_id)
+    detector = analysis.detector_version if analysis is not None else "unknown"
+    session.execute(delete(RadiologyFeedback).where(RadiologyFeedback.study_id == ctx.study.id))
+    for n in row.nodules:
+        if n.get("source") == "radiologist":
+            if n.get("decision") == "rejected":
+                continue
+            kind = "miss"
+        else:
+            kind = "false_positive" if n.get("decision") == "rejected" else "accepted"
+        session.add(
+            RadiologyFeedback(
+                study_id=ctx.study.id,
+                analysis_id=row.analysis_id,
+                report_id=row.id,
+                detector_version=detector,
+                kind=kind,
+                nodule_key=str(n["key"]),
+                nodule={
+                    k: n.get(k)
+                    for k in (
+                        "type",
+                        "long_axis_mm",
+                        "short_axis_mm",
+                        "mean_diameter_mm",
+                        "center_voxel",
+                        "bbox_voxel",
+                        "score",
+                        "edited",
+                    )
+                },
+                created_by=who,
+                created_at=row.signed_at or datetime.now(UTC),
+            )
+        )
+
+
+def feedback_counts(session: Session) -> list[dict[str, Any]]:
+    """Per detector version: studies signed, false positives, misses, accepted nodules."""
+    rows = session.execute(
+        select(RadiologyFeedback.detector_version, RadiologyFeedback.kind, func.count()).group_by(
+            RadiologyFeedback.detector_version, RadiologyFeedback.kind
+        )
+    ).all()
+    studies: dict[str, int] = {
+        str(version): int(count)
+        for version, count in session.execute(
+            select(
+                RadiologyFeedback.detector_version,
+                func.count(func.distinct(RadiologyFeedback.study_id)),
+            ).group_by(RadiologyFeedback.detector_version)
+        ).all()
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for version, kind, count in rows:
+        entry = out.setdefault(
+            version,
+            {
+                "detector_version": version,
+                "studies": int(studies.get(version, 0)),
+                "false_positive": 0,
+                "miss": 0,
+                "accepted": 0,
+            },
+        )
+        entry[kind] = int(count)
+    for entry in out.values():
+        engine_total = entry["false_positive"] + entry["accepted"]
+        entry["precision"] = round(entry["accepted"] / engine_total, 3) if engine_total else None
+        found = entry["accepted"] + entry["miss"]
+        entry["sensitivity"] = round(entry["accepted"] / found, 3) if found else None
+        entry["fp_per_study"] = (
+            round(entry["false_positive"] / entry["studies"], 2) if entry["studies"] else None
+        )
+    return sorted(out.values(), key=lambda e: e["detector_version"])
+
+
+# -- views -----------------------------------------------------------------------------------
+
+
+def state_dict(ctx: StudyContext, row: RadiologyReport | None, lang: str) -> dict[str, Any]:
+    """The review as the viewer shows it (an unsaved version 1 when nobody changed anything)."""
+    if row is None:
+        state = initial_state(ctx, lang)
+        base: dict[str, Any] = {
+            "version": 1,
+            "status": "draft",
+            "saved": False,
+            "created_by": None,
+            "updated_at": None,
+            "signed_by": None,
+            "signed_at": None,
+            "outputs": {},
+            **state,
+        }
+    else:
+        base = {
+            "version": row.version,
+            "status": row.status,
+            "saved": True,
+            "created_by": row.created_by,
+            "updated_by": row.updated_by,
+            "updated_at": row.updated_at.isoformat(),
+            "signed_by": row.signed_by,
+            "signed_at": row.signed_at.isoformat() if row.signed_at else None,
+            "outputs": row.outputs,
+            "nodules": row.nodules,
+            "findings": row.findings,
+            "impression": row.impression,
+            "lung_rads": row.lung_rads,
+            "language": row.language,
+        }
+    base["nodules"] = [{**n, "lung_rads": nodule_category(n, lang)} for n in base["nodules"]]
+    return base
+
+
+def version_summary(row: RadiologyReport) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "status": row.status,
+        "created_by": row.created_by,
+        "created_at": row.created_at.isoformat(),
+        "signed_by": row.signed_by,
+        "signed_at": row.signed_at.isoformat() if row.signed_at else None,
+        "lung_rads": row.lung_rads.get("category"),
+        "kept": len(kept(row.nodules)),
+    }
+
+
+def signed_report(row: RadiologyReport, detector: str) -> SignedReport:
+    return SignedReport(
+        version=row.version,
+        status=row.status,
+        language=row.language,
+        findings=row.findings,
+        impression=row.impression,
+        nodules=tuple(kept(row.nodules)),
+        lung_rads=row.lung_rads,
+        detector=detector,
+        signed_by=row.signed_by,
+        signed_at=row.signed_at,
+    )
+
+
+def study_info(session: Session, ctx: StudyContext) -> StudyInfo:
+    patient = session.get(m.Patient, ctx.study.patient_id)
+    spacing = (1.0, 1.0, 1.0)
+    if ctx.analysis is not None and ctx.analysis.result.get("spacing_mm"):
+        sx, sy, sz = (float(v) for v in ctx.analysis.result["spacing_mm"])
+        spacing = (sx, sy, sz)
+    return StudyInfo(
+        study_uid=ctx.study.study_uid,
+        series_uid=ctx.series.series_uid if ctx.series is not None else "",
+        patient_name=patient.name if patient is not None else "",
+        patient_id=(patient.mrn or str(patient.id)) if patient is not None else "",
+        patient_ref=f"Patient/{ctx.study.patient_id}",
+        study_date=ctx.study.started_at,
+        accession=getattr(ctx.study, "accession", None),
+        description=ctx.study.description,
+        slices=ctx.series.instance_count if ctx.series is not None else 0,
+        spacing_mm=spacing,
+    )
+
+
+def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, Any] | None:
+    """The newest earlier analysed study of the same patient, and nodule changes since then."""
+    if ctx.analysis is None:
+        return None
+    studies = session.scalars(
+        select(m.ImagingStudy).where(
+            m.ImagingStudy.patient_id == ctx.study.patient_id, m.ImagingStudy.id != ctx.study.id
+        )
+    ).all()
+    here = ctx.study.started_at
+    best: tuple[m.ImagingStudy, CtAnalysis] | None = None
+    for other in studies:
+        if here is not None and other.started_at is not None and other.started_at >= here:
+            continue
+        if here is None and other.id > ctx.study.id:
+            continue
+        analysis = load_context(session, other.study_uid).analysis
+        if analysis is None:
+            continue
+        if best is None or (other.started_at or datetime.min.replace(tzinfo=UTC)) > (
+            best[0].started_at or datetime.min.replace(tzinfo=UTC)
+        ):
+            best = (other, analysis)
+    if best is None:
+        return None
+    prior_study, prior_analysis = best
+    prior_row = latest_report(session, prior_study.id)
+    signed_prior = prior_row is not None and prior_row.status == "signed"
+    prior_nodules = (
+        kept(prior_row.nodules)
+        if prior_row is not None and signed_prior
+        else prior_analysis.result.get("nodules", [])
+    )
+    current_row = latest_report(session, ctx.study.id)
+    current = (
+        kept(current_row.nodules)
+        if current_row is not None
+        else ctx.analysis.result.get("nodules", [])
+    )
+    days = None
+    if here is not None and prior_study.started_at is not None:
+        days = max((here - prior_study.started_at).total_seconds() / 86400, 1.0)
+    changes = (
+        [c.to_dict() for c in followup.compare(prior_nodules, current, days)]
+        if days is not None
+        else []
+    )
+    category = (
+        prior_row.lung_rads.get("category")
+        if signed_prior and prior_row is not None
+        else prior_analysis.result.get("lung_rads", {}).get("category")
+    )
+    return {
+        "study_uid": prior_study.study_uid,
+        "date": prior_study.started_at.isoformat() if prior_study.started_at else None,
+        "interval_days": round(days) if days is not None else None,
+        "signed": signed_prior,
+        "lung_rads": category,
+        "nodules": len(prior_nodules),
+        "changes": changes,
+        "grown": sum(1 for c in changes if c["status"] == "grown"),
+        "new": sum(1 for c in changes if c["status"] == "new"),
+    }
