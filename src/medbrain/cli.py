@@ -502,6 +502,60 @@ def qc_check(
         typer.echo(f"? [{finding['category']}] {finding['message']}")
 
 
+@qc_app.command("batch")
+@handle_errors
+def qc_batch(
+    directory: Annotated[str, typer.Argument(help="Directory of RECORD dirs and/or .json records")],
+    out: Annotated[str, typer.Option("--out", help="Report file (.csv), one row per stay")],
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Processes (default: CPU count)")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Records per task")] = 50,
+    stage: Annotated[str, typer.Option("--stage", help="realtime or final")] = "final",
+    as_json: JsonOpt = False,
+    lang: LangOpt = "zh",
+    overrides: Annotated[
+        str | None, typer.Option("--overrides", help="Hospital rule overrides (YAML)")
+    ] = None,
+) -> None:
+    """Retrospective QC of many stays on a process pool; writes a CSV, prints throughput."""
+    from pathlib import Path
+
+    from medbrain.qc import batch
+
+    check_lang(lang)
+    target = Path(out)
+    batch.check_output(target)
+    if overrides is not None and not Path(overrides).is_file():
+        raise InputError(overrides, "--overrides", "file not found")
+    paths = batch.find_records(Path(directory))
+
+    def progress(done: int, total: int) -> None:
+        if not as_json:
+            typer.echo(f"\r{done}/{total}", nl=False, err=True)
+
+    options = batch.BatchOptions(
+        stage=stage,
+        lang=lang,
+        review_threshold=Settings.from_env().review_threshold,
+        overrides=overrides,
+    )
+    result = batch.run_batch(
+        paths, options, workers=workers, chunk_size=chunk_size, progress=progress
+    )
+    batch.write_csv(result, target)
+    summary = result.summary()
+    if as_json:
+        print_json({**summary, "out": str(target)})
+        return
+    typer.echo("", err=True)
+    typer.echo(
+        f"{summary['records']} records ({summary['errors']} unreadable) in "
+        f"{summary['seconds']} s: {summary['records_per_second']} records/s on "
+        f"{summary['workers']} worker(s); {summary['defective']} with defects -> {target}"
+    )
+
+
 @rare_app.command("rank")
 @handle_errors
 def rare_rank(
@@ -692,19 +746,61 @@ def ct_detect(
     risk: Annotated[
         str, typer.Option("--risk", help="Fleischner patient risk: low or high")
     ] = "high",
+    prior: Annotated[
+        str | None, typer.Option("--prior", help="Prior CT series of the same patient")
+    ] = None,
+    prior_result: Annotated[
+        str | None, typer.Option("--prior-result", help="Prior `ct detect --json` result file")
+    ] = None,
+    interval_days: Annotated[
+        float | None,
+        typer.Option("--interval-days", help="Days since the prior (default: study dates)"),
+    ] = None,
 ) -> None:
-    """Find, measure and grade lung nodules; draft the report (DESIGN.md §3)."""
+    """Find, measure and grade lung nodules; draft the report (DESIGN.md §3).
+
+    With --prior or --prior-result, adds a ``followup`` block (new / grown / stable / resolved,
+    volume doubling time) and uses growth in the Lung-RADS category.
+    """
     import time
 
     from medbrain.imaging import load_series
+    from medbrain.imaging.interval import add_followup, read_prior_result, study_info
     from medbrain.imaging.pipeline import DetectOptions, detect_series
 
     check_lang(lang)
     if risk not in ("low", "high"):
         raise InputError("--risk", "risk", f"must be low or high, got {risk!r}")
+    if prior is not None and prior_result is not None:
+        raise InputError("--prior", "prior", "give --prior or --prior-result, not both")
+    has_prior = prior is not None or prior_result is not None
+    if interval_days is not None and (not has_prior or not 0 < interval_days < 36500):
+        raise InputError("--interval-days", "interval_days", "needs a prior; 0 < days < 36500")
+    prior_doc, prior_info = read_prior_result(prior_result) if prior_result else (None, None)
     started = time.perf_counter()
     loaded = load_series(series)
-    result = detect_series(loaded, DetectOptions(lang=lang, risk=risk))
+    options = DetectOptions(lang=lang, risk=risk)
+    if prior is not None:
+        try:
+            prior_series = load_series(prior)
+            prior_doc = detect_series(prior_series, options)
+        except InputError as exc:
+            raise InputError(exc.source, exc.field, f"prior study: {exc.problem}") from None
+        prior_info = study_info(prior, prior_series)
+    result = detect_series(loaded, options)
+    current_info = study_info(series, loaded)
+    result["study"] = current_info.to_dict()
+    if prior_doc is not None:
+        result = add_followup(
+            result,
+            prior_doc,
+            current_info=current_info,
+            prior_info=prior_info,
+            prior_source="series" if prior is not None else "result",
+            slices=loaded.hu.shape[0],
+            interval_days=interval_days,
+            lang=lang,
+        )
     result["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         print_json(result)

@@ -174,6 +174,12 @@ def test_radiologist_reviews_signs_and_downloads_the_report(ct_page: Page, ct: C
     got_long, got_short = (float(v) for v in size.inner_text().split("×"))
     tolerance = 2 * mm_per_px  # the mouse lands on whole pixels
     assert abs(got_long - long_mm) <= tolerance and abs(got_short - short_mm) <= tolerance
+    # ...and its box now encloses the drawn axes (columns 0.3 to 0.4 of the 64-voxel width)
+    box = page.locator(f"#ct-overlay rect.nodule-box[data-key='{first}']")
+    expect(box).to_have_count(1)
+    left = float(box.get_attribute("x") or "nan") + 1.5  # the box is drawn 1.5 voxels out
+    right = left + float(box.get_attribute("width") or "nan") - 4
+    assert abs(left - 0.3 * 64) <= 1.5 and abs(right - 0.4 * 64) <= 1.5, (left, right)
 
     # reject the last nodule: its box disappears, the count drops
     rejected = f"e{ct.nodules[-1]['id']}"

@@ -252,7 +252,7 @@ def test_dashboard_rates_and_hospital_rule_lifecycle(
         out = wf.recheck_encounter(
             session,
             encounter_id,
-            knowledge=wf.hospital_knowledge(session, KB),
+            knowledge=wf.effective_knowledge(session, KB),
             now=NOW,
             zone=ZONE,
             actor=officer,
@@ -303,7 +303,8 @@ def test_api_import_path_runs_qc_and_lists_notices(client_and_tokens: Any) -> No
     assert response.status_code == 201, response.text
     listed = client.get("/api/v1/qc/notices", headers=officer).json()["notices"]
     states = {n["rule_id"]: n["state"] for n in listed}
-    assert states["qc.section.admission-past-history"] == "justified"  # a decision stands
+    # the new version has the history: the justified notice closes as fixed
+    assert states["qc.section.admission-past-history"] == "fixed"
     with _factory() as session:
         runs = list(session.scalars(select(QCRun).order_by(QCRun.id)))
         assert len(runs) == 2  # the import and the signed note each re-checked the stay

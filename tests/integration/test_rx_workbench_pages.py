@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from medbrain.api.app import create_app
+from medbrain.api.security import hash_password
 from medbrain.core.config import Settings
 from medbrain.demo.seed import DEMO_ACCOUNTS, seed_demo
 from medbrain.rx import load_rx_knowledge
@@ -164,6 +165,11 @@ def test_stewardship_page_shows_the_period_numbers(app: FastAPI) -> None:
     assert f'data-value="{report["inpatient"]["aud"]}"' in page.text
     for row in report["by_department"]:
         assert f'data-department="{row["department"]}"' in page.text
+    culture = {g["group"]: g for g in report["culture"]["groups"]}
+    rate = culture["all"]["rate_pct"]
+    shown = "" if rate is None else rate
+    assert f'data-culture-group="all" data-rate="{shown}"' in page.text
+    assert 'id="rx-stew-prophylaxis-note"' in page.text
     wrong = pharmacist.get("/rx/stewardship", params={"start": "2026-02-01", "end": "2026-01-01"})
     assert wrong.status_code == 422 and 'id="rx-stew-error"' in wrong.text
 
@@ -190,3 +196,34 @@ def test_doctor_cannot_answer_another_departments_prescription(app: FastAPI) -> 
     assert refused.status_code == 403 and review_row(app, other).status == "returned"
     admin, _ = login(app, "admin")
     assert f'data-review-id="{other}"' in admin.get("/rx/inbox").text
+
+
+def test_only_admin_or_a_listed_pharmacy_lead_changes_rules(app: FastAPI) -> None:
+    with app.state.session_factory() as session, session.begin():
+        session.add(
+            m.User(username="pharm2", display_name="李药师", role="pharmacist",
+                   password_hash=hash_password("pharm2-pass"), department="药学部")
+        )  # fmt: skip
+    PASSWORDS["pharm2"] = "pharm2-pass"
+    plain, csrf = login(app, "pharm2")
+    page = plain.get("/rx/rules")
+    assert page.status_code == 200 and 'id="rx-rules-readonly"' in page.text
+    assert ' disabled id="rx-rules-controls"' in page.text  # the forms are greyed out
+    before = audit_count(app, "rx.rules.configure")
+    for path, data in (
+        ("/rx/rules/toggle", {"rule_id": "rx.duplication.ppi", "enabled": "0"}),
+        ("/rx/rules/severity", {"rule_id": "rx.duplication.ppi", "severity": "info"}),
+        ("/rx/rules/threshold", {"key": "supply_days.outpatient", "value": "5"}),
+    ):
+        refused = plain.post(path, data={"csrf_token": csrf, **data})
+        assert refused.status_code == 403, path
+    assert audit_count(app, "rx.rules.configure") == before
+    lead, lead_csrf = login(app, "pharmacist")  # listed in MEDBRAIN_RX_RULE_EDITORS by default
+    lead_page = lead.get("/rx/rules").text
+    assert 'id="rx-rules-readonly"' not in lead_page
+    assert ' disabled id="rx-rules-controls"' not in lead_page
+    ok = lead.post(
+        "/rx/rules/severity",
+        data={"csrf_token": lead_csrf, "rule_id": "rx.duplication.ppi", "severity": "info"},
+    )
+    assert ok.status_code == 303 and audit_count(app, "rx.rules.configure") == before + 1

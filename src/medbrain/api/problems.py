@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from medbrain.core.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from medbrain.core.errors import (
+    ConflictError,
+    InputError,
+    KnowledgeError,
+    NotFoundError,
+    PermissionDenied,
+)
 from medbrain.core.i18n import normalize_lang, t
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("medbrain.api")
 
 HtmlErrorPage = Callable[[Request, int, str, str], Response]
 """Renders an error as a web page: ``(request, status, title, detail) -> Response``."""
@@ -100,6 +108,17 @@ def install(app: FastAPI) -> None:
     async def _forbidden(request: Request, exc: PermissionDenied) -> Response:
         return _respond(request, 403, "Forbidden", str(exc))
 
+    @app.exception_handler(KnowledgeError)
+    async def _configuration(request: Request, exc: KnowledgeError) -> Response:
+        # A broken knowledge or hospital override file: the operator must fix the file it names.
+        log.error("configuration error: %s", exc)
+        return _respond(
+            request,
+            500,
+            "Configuration error",
+            t("error.configuration", _request_lang(request), problem=str(exc)),
+        )
+
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> Response:
         # Validation happens before writing, so a constraint violation here means a
@@ -154,5 +173,6 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
+    500: "Configuration error",
     503: "Service unavailable",
 }

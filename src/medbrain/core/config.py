@@ -64,6 +64,9 @@ class Settings:
     pacs_port: int | None = None
     alert_escalation_seconds: int = 60
     qc_schedule_seconds: int = 0  # in-stay QC deadline scan interval; 0 disables (issue 7)
+    qc_precision_threshold: float = 0.8  # QC dashboard: rules below this precision are flagged
+    # pharmacists (usernames) who may change prescription-review rules besides admins (issue 6)
+    rx_rule_editors: tuple[str, ...] = ("pharmacist",)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +116,7 @@ class Settings:
             log_level=os.environ.get("MEDBRAIN_LOG_LEVEL", "INFO").upper(),
             timezone=os.environ.get("MEDBRAIN_TIMEZONE") or "Asia/Shanghai",
             qc_schedule_seconds=_env_int("MEDBRAIN_QC_SCHEDULE_SECONDS", 600),
+            qc_precision_threshold=_env_float("MEDBRAIN_QC_PRECISION_THRESHOLD", 0.8),
             alert_escalation_seconds=_env_int("MEDBRAIN_ALERT_ESCALATION_SECONDS", 60),
             series_settle_seconds=_env_float("MEDBRAIN_SERIES_SETTLE_SECONDS", 5.0),
             max_study_instances=_env_int("MEDBRAIN_MAX_STUDY_INSTANCES", 3000),
@@ -122,4 +126,9 @@ class Settings:
             pacs_ae=os.environ.get("MEDBRAIN_PACS_AE") or None,
             pacs_host=os.environ.get("MEDBRAIN_PACS_HOST") or None,
             pacs_port=_env_int("MEDBRAIN_PACS_PORT", 0) or None,
+            rx_rule_editors=tuple(
+                name.strip()
+                for name in os.environ.get("MEDBRAIN_RX_RULE_EDITORS", "pharmacist").split(",")
+                if name.strip()
+            ),
         )

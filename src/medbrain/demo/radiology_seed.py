@@ -2,7 +2,9 @@
 
 Patient ``DM000002`` has a prior study (a year before the anchor) and a current one with the
 same synthetic anatomy and larger nodules, so follow-up comparison has something to compare;
-patient ``DM000003`` has one study. 128x128x80 voxels at 2.5 mm keep seeding to a few seconds.
+the prior study is already signed by the demo radiologist (report text and Lung-RADS as the
+engine drafted them; no SR/SEG written), so only current studies await review. Patient
+``DM000003`` has one study. 128x128x80 voxels at 2.5 mm keep seeding to a few seconds.
 All images are synthetic phantoms (``medbrain.imaging.synthetic``), never real patients.
 """
 
@@ -30,13 +32,15 @@ class DemoCT:
     days_before_anchor: int
     diameter_range_mm: tuple[float, float]
     accession: str
+    signed: bool = False  # signed by the demo radiologist two hours after acquisition
 
 
 DEMO_CTS: tuple[DemoCT, ...] = (
-    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101"),
+    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101", signed=True),
     DemoCT(1, 4242, 905002, 1, (6.0, 16.0), "CT2026000102"),
     DemoCT(2, 4343, 905003, 0, (4.0, 12.0), "CT2026000103"),
 )
+DEMO_RADIOLOGIST = "radiologist"  # the demo account (medbrain.demo.seed.DEMO_ACCOUNTS)
 SHAPE = (80, 128, 128)
 SPACING_MM = (2.5, 2.5, 2.5)
 
@@ -103,7 +107,20 @@ def seed_radiology_demo(
             )
             for job_id in result.job_ids:
                 store.process_in_session(session, settings, job_id)
+            if ct.signed:
+                _sign(session, study_uid, when + timedelta(hours=2), settings.default_lang)
             added += 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return added
+
+
+def _sign(session: Session, study_uid: str, at: datetime, lang: str) -> None:
+    """Sign the engine's draft as the demo radiologist, dated ``at``."""
+    from medbrain.store import radiology_review as review
+
+    ctx = review.load_context(session, study_uid)
+    if ctx.analysis is None:  # skipped (not analysable): nothing to sign
+        return
+    row, _ = review.sign(session, ctx, DEMO_RADIOLOGIST, lang)
+    row.created_at = row.updated_at = row.signed_at = at

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from medbrain.core.errors import KnowledgeError
 
@@ -40,3 +44,25 @@ def deep_merge(base: Any, override: Any, key: str = "id") -> Any:
                 order.append(rid)
         return [rows[rid] for rid in order if rows[rid].get("enabled", True) is not False]
     return override
+
+
+def read_hospital_file(path: Path) -> dict[str, Any] | None:
+    """A hospital's YAML override file as a mapping; ``None`` when the file does not exist.
+
+    Re-read only when the file changes (keyed by its modification time), so an edited file
+    takes effect without a restart and an unchanged one costs a ``stat``.
+    """
+    if not path.is_file():
+        return None
+    return _read_yaml_mapping(path, path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=32)
+def _read_yaml_mapping(path: Path, _mtime_ns: int) -> dict[str, Any] | None:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"{path}: cannot read the hospital's override file: {exc}") from None
+    if document is not None and not isinstance(document, dict):
+        raise KnowledgeError(f"{path}: top level must be a mapping")
+    return document

@@ -14,9 +14,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from medbrain.core.errors import InputError
+from medbrain.rx.culture_metrics import (
+    ProphylaxisCase,
+    load_quality_rules,
+    prophylaxis_case_of,
+    prophylaxis_timing,
+    prophylaxis_timing_of,
+)
 from medbrain.rx.knowledge import RxKnowledge
 from medbrain.rx.review import review
 
@@ -72,6 +80,7 @@ def review_one(
     row: dict[str, Any] = {"key": key, "department": department, "prescriber": prescriber}
     try:
         result = review(document, kb, lang=lang, source=key, review_threshold=threshold)
+        case = prophylaxis_case_of(key, document, kb, source=key)
     except InputError as exc:
         row.update(
             verdict="error",
@@ -100,6 +109,16 @@ def review_one(
         error="",
         _findings=findings if detail else [],
     )
+    if case is not None:
+        status, minutes = prophylaxis_timing_of(case, load_quality_rules())
+        row["_prophylaxis"] = {
+            "department": case.department,
+            "incision_at": case.incision_at.isoformat(),
+            "first_dose_at": case.first_dose_at.isoformat() if case.first_dose_at else None,
+            "drug_id": case.drug_id,
+            "status": status,
+            "minutes_before": round(minutes, 1) if minutes is not None else None,
+        }
     return row
 
 
@@ -167,6 +186,24 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for c in str(r.get("categories") or "").split(";"):
             if c:
                 categories[c] += 1
+    operations = [
+        ProphylaxisCase(
+            key=str(r["key"]),
+            department=str(p["department"]),
+            incision_at=datetime.fromisoformat(p["incision_at"]),
+            first_dose_at=datetime.fromisoformat(p["first_dose_at"])
+            if p["first_dose_at"]
+            else None,
+            drug_id=p["drug_id"],
+        )
+        for r in rows
+        if (p := r.get("_prophylaxis"))
+    ]
+    extra = (
+        {"prophylaxis_timing": prophylaxis_timing(operations, load_quality_rules())}
+        if operations
+        else {}
+    )
     return {
         "prescriptions": len(rows),
         "reviewed": reviewed,
@@ -179,4 +216,5 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             {"category": c, "prescriptions": n, "rate_pct": _rate(n, reviewed)}
             for c, n in sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
+        **extra,
     }

@@ -23,6 +23,7 @@ from medbrain.insurance import fraud
 from medbrain.insurance.frontpage import parse_frontpage
 from medbrain.insurance.pipeline import InsuranceKnowledge, analyse
 from medbrain.store.insurance_models import InsuranceCase, InsuranceFlag
+from medbrain.store.xlsx import Sheet, safe_cell, workbook_bytes
 
 DECISIONS = ("confirmed", "dismissed")
 MAX_REASON = 1000
@@ -303,42 +304,97 @@ EXPORT_COLUMNS = (
 )
 
 
+def _flag_rows(session: Session) -> Any:
+    statement = (
+        select(InsuranceFlag, InsuranceCase)
+        .join(InsuranceCase, InsuranceFlag.case_pk == InsuranceCase.id)
+        .order_by(InsuranceCase.risk.desc(), InsuranceFlag.id)
+    )
+    return session.execute(statement)
+
+
 def export_csv(session: Session) -> str:
     """All flags with their case, one row per flag (UTF-8 with BOM so Excel reads Chinese)."""
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(EXPORT_COLUMNS)
-    statement = (
-        select(InsuranceFlag, InsuranceCase)
-        .join(InsuranceCase, InsuranceFlag.case_pk == InsuranceCase.id)
-        .order_by(InsuranceCase.risk.desc(), InsuranceFlag.id)
-    )
-    for flag, case in session.execute(statement):
+    for flag, case in _flag_rows(session):
         writer.writerow(
             [
-                case.case_id,
-                case.department or "",
-                case.doctor or "",
+                safe_cell(case.case_id),
+                safe_cell(case.department or ""),
+                safe_cell(case.doctor or ""),
                 case.admit_date or "",
                 case.discharge_date or "",
                 case.drg,
-                case.drg_name,
+                safe_cell(case.drg_name),
                 case.weight,
                 f"{case.total_cost:.2f}",
                 f"{case.risk:.4f}",
                 flag.rule_id,
                 flag.category,
                 flag.severity,
-                flag.message,
+                safe_cell(flag.message),
                 f"{flag.amount_yuan:.2f}",
+                flag.status,
+                safe_cell(flag.decided_by or ""),
+                flag.decided_at.isoformat() if flag.decided_at else "",
+                safe_cell(flag.decision_reason or ""),
+            ]
+        )
+    return buffer.getvalue()
+
+
+STAT_COLUMNS = ("cases", "flagged", "flags", "confirmed", "dismissed", "amount_yuan", "cmi")
+
+
+def _evidence_text(evidence: Sequence[dict[str, Any]] | None) -> str:
+    """One line per evidence item: ``quote`` (document / resource) and the rule's source."""
+    keys = ("quote", "document", "resource", "source")
+    lines = [" | ".join(f"{k}: {item[k]}" for k in keys if item.get(k)) for item in evidence or ()]
+    return "\n".join(line for line in lines if line)
+
+
+def export_xlsx(session: Session) -> bytes:
+    """XLSX with three sheets: ``flags`` (one row per flag, with its evidence), ``by_department``
+    and ``by_doctor`` (the same numbers as :func:`statistics`). Text cells are formula-safe."""
+
+    def flag_rows() -> Any:
+        for flag, case in _flag_rows(session):
+            yield [
+                case.case_id,
+                case.department or "",
+                case.doctor or "",
+                case.admit_date.isoformat() if case.admit_date else "",
+                case.discharge_date.isoformat() if case.discharge_date else "",
+                case.drg,
+                case.drg_name,
+                case.weight,
+                round(case.total_cost, 2),
+                round(case.risk, 4),
+                flag.rule_id,
+                flag.category,
+                flag.severity,
+                flag.message,
+                round(flag.amount_yuan, 2),
                 flag.status,
                 flag.decided_by or "",
                 flag.decided_at.isoformat() if flag.decided_at else "",
                 flag.decision_reason or "",
+                _evidence_text(flag.evidence),
             ]
-        )
-    return buffer.getvalue()
+
+    def stat_rows(by: str) -> list[list[Any]]:
+        return [[r.key, *(getattr(r, c) for c in STAT_COLUMNS)] for r in statistics(session, by)]
+
+    return workbook_bytes(
+        [
+            Sheet("flags", [*EXPORT_COLUMNS, "evidence"], flag_rows()),
+            Sheet("by_department", ["department", *STAT_COLUMNS], stat_rows("department")),
+            Sheet("by_doctor", ["doctor", *STAT_COLUMNS], stat_rows("doctor")),
+        ]
+    )
 
 
 DEMO_CASES = 300

@@ -20,6 +20,7 @@ from medbrain.interop.fhir.exporter import logical_id
 from medbrain.knowledge.loaders import document_types
 from medbrain.notes.retrieval import SourceDocument
 from medbrain.store import models as m
+from medbrain.store.triage_models import PreConsultation
 
 #: Note type of the drafting engine → document type of the store.
 NOTE_DOCUMENT_TYPES = {
@@ -101,6 +102,11 @@ def _patient_refs(session: Session, patient_id: int) -> set[str]:
     for model in models:
         for row in session.scalars(select(model).where(model.patient_id == patient_id)):
             refs.add(f"{model.__name__}/{logical_id(row)}")
+    # the patient's pre-consultations (issue 9): insertable, cited facts in the note editor
+    for pre_id in session.scalars(
+        select(PreConsultation.id).where(PreConsultation.patient_id == patient_id)
+    ):
+        refs.add(f"Preconsultation/{pre_id}")
     return refs
 
 

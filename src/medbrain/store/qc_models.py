@@ -8,7 +8,10 @@
 * :class:`QCRule` — a hospital-defined rule written in the QC expression language, versioned;
   ``tested_version`` is the version last run on sample records (a rule is enabled only then).
 
-Migration: ``store/migrations/versions/0007_qc_workflow.py``.
+``verdict`` is the QC officer's decision on a defect notice (``confirmed`` or ``rejected`` as a
+false positive); the dashboard turns the verdicts into per-rule precision.
+
+Migrations: ``store/migrations/versions/0007_qc_workflow.py``, ``0012_qc_notice_verdict.py``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class QCNotice(Base):
     __table_args__ = (
         UniqueConstraint("encounter_id", "fingerprint", name="uq_qc_notice_encounter_fingerprint"),
         Index("ix_qc_notice_status_user", "status", "responsible_user"),
+        Index("ix_qc_notice_verdict_rule", "verdict", "rule_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -59,6 +63,11 @@ class QCNotice(Base):
     justified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     justified_by: Mapped[str | None] = mapped_column(String(64))
     justification: Mapped[str | None] = mapped_column(Text)
+    # the QC officer's decision on the finding itself (migration 0012): confirmed | rejected
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_by: Mapped[str | None] = mapped_column(String(64))
+    verdict_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class QCRun(Base):

@@ -11,8 +11,8 @@
 * :func:`justify` — the doctor explains why a defect stands; :func:`reopen` — the QC officer
   rejects that explanation.
 * hospital rules in the QC expression language: :func:`save_rule`, :func:`test_rule`,
-  :func:`set_rule_enabled`, and :func:`hospital_knowledge` (shipped rules + enabled hospital
-  rules).
+  :func:`set_rule_enabled`, and :func:`effective_knowledge` (shipped rules + hospital
+  overrides + enabled hospital rules: the one knowledge every QC run uses).
 
 Every state change is appended to the audit chain in the caller's transaction. The engines
 stay pure: this module builds their input from the store and writes their output back.
@@ -255,15 +255,24 @@ def _knowledge_cached(key: str) -> QCKnowledge:
     return load_qc_knowledge(overrides or None)
 
 
-def hospital_knowledge(session: Session, base: QCKnowledge | None = None) -> QCKnowledge:
-    """The shipped library with ``base``'s overrides and every enabled hospital rule appended.
+def effective_knowledge(session: Session, base: QCKnowledge | None = None) -> QCKnowledge:
+    """The knowledge every QC run uses: the shipped library, the hospital overrides of
+    ``base`` (``app.state.qc_knowledge``; default none) and every enabled hospital rule of the
+    rule editor (only a tested version can be enabled, see :func:`set_rule_enabled`).
 
-    Cached by the rules' content, so a page or an import does not re-read YAML each time.
+    Idempotent (a ``base`` that already holds the hospital rules gets them once) and cached
+    by content, so a page or an import does not re-read YAML each time.
     """
     extra: dict[str, Any] = dict(base.extra) if base is not None else {}
     rows = rule_rows(session, enabled_only=True)
     if rows:
-        extra["rules"] = list(extra.get("rules") or []) + rows
+        local = {r["rule_id"] for r in rows}
+        kept = [
+            r
+            for r in (extra.get("rules") or [])
+            if not (isinstance(r, Mapping) and r.get("rule_id") in local)
+        ]
+        extra["rules"] = kept + rows
     if not extra:
         return base if base is not None else _knowledge_cached("{}")
     try:
@@ -409,7 +418,9 @@ def recheck_encounter(
         notice.last_seen_at = now
     closed = 0
     for key, notice in existing.items():
-        if key not in seen and notice.status == "open":
+        # a justified defect that a later version no longer has is fixed too; its
+        # justification (text, who, when) stays on the notice as history
+        if key not in seen and notice.status in ("open", "justified"):
             notice.status = "fixed"
             notice.fixed_at = now
             closed += 1
@@ -472,7 +483,7 @@ def recheck_after_import(
     ids = sorted(set(encounter_ids))
     if not ids:
         return []
-    knowledge = hospital_knowledge(session, knowledge)
+    knowledge = effective_knowledge(session, knowledge)
     users = _users_by_author(session)
     inpatient = set(
         session.scalars(
@@ -549,7 +560,7 @@ def scan_in_stay(
     import time
 
     started = time.perf_counter()
-    knowledge = hospital_knowledge(session, knowledge)
+    knowledge = effective_knowledge(session, knowledge)
     since = now - timedelta(days=SCAN_KEEP_DAYS)
     encounters = list(
         session.scalars(
@@ -718,6 +729,94 @@ def reopen(
     return row
 
 
+VERDICTS = ("confirmed", "rejected")
+
+
+def decide(
+    session: Session,
+    notice_id: int,
+    actor: Actor,
+    verdict: str,
+    reason: str,
+    now: datetime,
+    lang: str = "zh",
+) -> QCNotice:
+    """The QC officer confirms a defect notice or rejects it as a false positive (reason
+    required, audited). A later decision replaces an earlier one; the audit chain keeps both.
+    The verdicts feed :func:`rule_precision`."""
+    if verdict not in VERDICTS:
+        raise InputError("verdict", "verdict", t("qc.verdict.bad", lang))
+    reason = (reason or "").strip()
+    if not reason:
+        raise InputError("verdict", "reason", t("qc.notice.reason_required", lang))
+    if len(reason) > 2000:
+        raise InputError("verdict", "reason", t("qc.notice.reason_too_long", lang))
+    row = _notice_for_update(session, notice_id)
+    if row.kind != "defect":
+        raise ConflictError("verdict", "kind", t("qc.verdict.not_defect", lang))
+    previous = row.verdict
+    row.verdict = verdict
+    row.verdict_by = actor.username
+    row.verdict_at = now
+    row.verdict_reason = reason
+    chain.append(
+        session,
+        who=actor.username,
+        role=actor.role,
+        action="qc.notice.verdict",
+        resource=f"QCNotice/{row.id}",
+        detail={
+            "rule_id": row.rule_id,
+            "encounter": row.encounter_id,
+            "verdict": verdict,
+            "previous": previous,
+            "reason": reason,
+        },
+        now=now,
+    )
+    return row
+
+
+def rule_precision(
+    session: Session,
+    *,
+    threshold: float,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Per rule: notices the QC officer confirmed and rejected (decided in ``[since, until)``),
+    precision = confirmed / (confirmed + rejected), and ``low`` when precision < ``threshold``.
+    Lowest precision first."""
+    statement = (
+        select(QCNotice.rule_id, QCNotice.verdict, func.count())
+        .where(QCNotice.verdict.is_not(None))
+        .group_by(QCNotice.rule_id, QCNotice.verdict)
+    )
+    if since is not None:
+        statement = statement.where(QCNotice.verdict_at >= since)
+    if until is not None:
+        statement = statement.where(QCNotice.verdict_at < until)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(VERDICTS, 0))
+    for rule_id, verdict, n in session.execute(statement):
+        if verdict in VERDICTS:
+            counts[rule_id][verdict] += int(n)
+    rows = []
+    for rule_id, c in counts.items():
+        decided = c["confirmed"] + c["rejected"]
+        precision = round(c["confirmed"] / decided, 4)
+        rows.append(
+            {
+                "rule_id": rule_id,
+                "confirmed": c["confirmed"],
+                "rejected": c["rejected"],
+                "decided": decided,
+                "precision": precision,
+                "low": precision < threshold,
+            }
+        )
+    return sorted(rows, key=lambda r: (r["precision"], -r["decided"], r["rule_id"]))
+
+
 def notice_state(notice: QCNotice, now: datetime) -> str:
     """open, fixed, justified or overdue (an open deadline notice past its deadline)."""
     if notice.status == "open" and notice.due_at is not None and notice.due_at < now:
@@ -768,12 +867,19 @@ def status_counts(session: Session, now: datetime) -> dict[str, int]:
 
 
 def dashboard(
-    session: Session, *, since: datetime, until: datetime, bucket_days: int = 1
+    session: Session,
+    *,
+    since: datetime,
+    until: datetime,
+    bucket_days: int = 1,
+    precision_threshold: float = 0.8,
 ) -> dict[str, Any]:
     """Rates over the stays checked in ``[since, until)``, each stay counted at its latest check.
 
     ``defect_rate`` = stays with ≥ 1 defect / stays checked; ``grade_a_rate`` = stays graded 甲
     / stays checked (《病案管理质量控制指标(2021年版)》 甲级病历率, over checked stays).
+    ``precision`` lists per-rule precision from the QC officer's verdicts in the period
+    (:func:`rule_precision`; rules below ``precision_threshold`` are marked ``low``).
     """
     runs = list(
         session.scalars(
@@ -850,6 +956,10 @@ def dashboard(
             for rule_id, n in by_rule.most_common()
         ],
         "trend": trend,
+        "precision": rule_precision(
+            session, threshold=precision_threshold, since=since, until=until
+        ),
+        "precision_threshold": precision_threshold,
     }
 
 
@@ -1083,12 +1193,14 @@ __all__ = [
     "RuleForm",
     "ScanResult",
     "dashboard",
-    "hospital_knowledge",
+    "decide",
+    "effective_knowledge",
     "justify",
     "list_notices",
     "recheck_after_import",
     "recheck_encounter",
     "reopen",
+    "rule_precision",
     "save_rule",
     "scan_in_stay",
     "set_rule_enabled",
@@ -1104,7 +1216,7 @@ def seed_demo_qc(
     """Demo data for /qc/notices and /qc/dashboard: check every demo inpatient stay once, at
     seeding time (trigger ``demo``; no audit entries of its own: ``demo.seed`` records it)."""
     now = now or datetime.now(UTC)
-    knowledge = load_qc_knowledge(None)
+    knowledge = effective_knowledge(session)
     zone = zone_of(timezone)
     users = _users_by_author(session)
     ids = list(
@@ -1155,7 +1267,7 @@ def scan_instance(settings: Any, now: datetime, lang: str = "zh") -> ScanResult:
         with transaction(instance.session_factory) as session:
             return scan_in_stay(
                 session,
-                knowledge=load_qc_knowledge(None),
+                knowledge=effective_knowledge(session),
                 now=now,
                 zone=zone_of(settings.timezone),
                 lang=lang,

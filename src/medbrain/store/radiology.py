@@ -29,9 +29,11 @@ Contract (used by the DICOMweb/upload/C-STORE adapters, the viewer and tests)
     ``<message key>\\t<detail>`` (:func:`error_text` renders it in zh/en).
 
 :class:`RadiologyWorker` runs ``process_pending`` in a background thread (web app lifespan and
-``medbrain dicom listen``); at start it re-queues jobs left ``processing`` by a crash (run one
-worker per database: a second one starting would re-queue the first one's running job, which
-is then analysed twice).
+``medbrain dicom listen``). Several workers (processes) may share one database: a job is
+claimed by a conditional ``UPDATE`` (status unchanged since read), which gives it a lease
+(``worker_id``, ``lease_until``) that a heartbeat renews while the job runs. A worker re-queues
+only jobs whose lease expired (a crashed worker), at start and then periodically, and a worker
+that lost its lease does not write its result (the job is another worker's by then).
 
 Also: ``ingest_instances(..., complete=True)`` (a zip upload: whole series, due at once),
 ``mark_complete(session, job_ids)`` (C-STORE association released), ``expect_study=`` (STOW-RS
@@ -43,10 +45,12 @@ retrievable but get no detection job.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -57,7 +61,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.audit import chain
@@ -85,6 +89,7 @@ log = logging.getLogger("medbrain.radiology")
 
 IngestItem = Any  # pydicom Dataset | Path | bytes
 MAX_ATTEMPTS = 2
+JOB_LEASE_SECONDS = 60.0  # a running job's lease; the heartbeat renews it every third of that
 DERIVED_MODALITIES = frozenset({"SR", "SEG", "KO", "PR"})
 LUNG_RADS_RANK = {"1": 1, "2": 2, "3": 3, "4A": 4, "4B": 5, "4X": 6}
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
@@ -266,6 +271,58 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+_STAGED = "medbrain.radiology.staged_files"
+
+
+def write_after_commit(session: Session, path: Path, data: bytes) -> None:
+    """Write ``data`` to a hidden file beside ``path``, moved to ``path`` when ``session`` commits.
+
+    On a rollback (or a failed commit) the hidden file is deleted, with the directories this
+    created when they are left empty, so no file exists that no committed row refers to.
+    Hidden files (leading dot) are never served (:func:`instance_files`).
+    """
+    created: list[Path] = []
+    for parent in reversed([path.parent, *path.parent.parents]):
+        if not parent.exists():
+            created.append(parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.pending"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    staged: list[tuple[Path, Path, list[Path]]] | None = session.info.get(_STAGED)
+    if staged is None:
+        staged = session.info[_STAGED] = []
+        event.listen(session, "after_commit", _publish_staged)
+        event.listen(session, "after_transaction_end", _discard_staged)
+    staged.append((tmp, path, created))
+
+
+def _publish_staged(session: Session) -> None:
+    staged = session.info.get(_STAGED) or []
+    while staged:
+        tmp, path, _created = staged.pop(0)
+        try:
+            os.replace(tmp, path)
+        except OSError:  # the rows are committed: log loudly, the file can be rebuilt
+            log.exception("moving %s into place after commit failed", path)
+
+
+def _discard_staged(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None:  # a savepoint: the outer transaction decides
+        return
+    staged = session.info.get(_STAGED) or []
+    while staged:
+        tmp, _path, created = staged.pop()
+        tmp.unlink(missing_ok=True)
+        for directory in reversed(created):
+            with contextlib.suppress(OSError):  # not empty: something else lives there
+                directory.rmdir()
 
 
 def series_dir(settings: Settings, study_uid: str, series_uid: str) -> Path:
@@ -575,32 +632,79 @@ def refresh_study_status(session: Session, study: ImagingStudy) -> None:
 # --------------------------------------------------------------------------- processing
 
 
+def new_worker_id() -> str:
+    """``host:pid:random``: unique per worker, readable in the job row."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:64]
+
+
+def _lease_expired(now: datetime) -> Any:
+    return (RadiologyJob.lease_until.is_(None)) | (RadiologyJob.lease_until < now)
+
+
+def has_expired_leases(read_factory: sessionmaker[Session], *, now: datetime | None = None) -> bool:
+    """Any ``processing`` job whose worker stopped renewing its lease (read-only)."""
+    with read_factory() as session, session.begin():
+        return (
+            session.scalar(
+                select(RadiologyJob.id)
+                .where(RadiologyJob.status == "processing", _lease_expired(now or _utcnow()))
+                .limit(1)
+            )
+            is not None
+        )
+
+
 def recover_interrupted(
-    session_factory: sessionmaker[Session], *, older_than_seconds: float = 0.0
+    session_factory: sessionmaker[Session], *, now: datetime | None = None
 ) -> int:
-    """Re-queue jobs left ``processing`` (a crash or restart); returns how many."""
-    cutoff = _utcnow() - timedelta(seconds=older_than_seconds)
+    """Re-queue ``processing`` jobs whose lease expired (their worker died); returns how many.
+
+    A job another live worker is running (lease still valid) is left alone. Each job is
+    re-queued by a conditional ``UPDATE`` so a worker renewing its lease at the same moment wins.
+    """
+    clock = now or _utcnow()
+    requeued = 0
     with session_factory() as session, session.begin():
         jobs = session.scalars(
-            select(RadiologyJob).where(
-                RadiologyJob.status == "processing", RadiologyJob.started_at <= cutoff
-            )
+            select(RadiologyJob).where(RadiologyJob.status == "processing", _lease_expired(clock))
         ).all()
         for job in jobs:
-            job.status = "received"
-            job.progress = 0
-            job.stage = None
-            job.error = "radiology_ingest.requeued"
+            done = session.execute(
+                update(RadiologyJob)
+                .where(
+                    RadiologyJob.id == job.id,
+                    RadiologyJob.status == "processing",
+                    _lease_expired(clock),
+                )
+                .values(
+                    status="received",
+                    progress=0,
+                    stage=None,
+                    error="radiology_ingest.requeued",
+                    worker_id=None,
+                    lease_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(done, "rowcount", 0) != 1:
+                continue
+            requeued += 1
+            session.refresh(job)
             study = session.get(ImagingStudy, job.study_id)
             if study is not None:
-                session.flush()
                 refresh_study_status(session, study)
-        return len(jobs)
+        return requeued
 
 
 def _claim_next(
-    session_factory: sessionmaker[Session], settings: Settings, now: datetime | None
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    now: datetime | None,
+    worker_id: str | None = None,
+    lease_seconds: float = JOB_LEASE_SECONDS,
 ) -> int | None:
+    """Claim the oldest due job for ``worker_id``; ``None`` when there is none (or another won)."""
+    worker = worker_id or new_worker_id()
     with session_factory() as session, session.begin():
         candidates = session.scalars(
             select(RadiologyJob)
@@ -623,6 +727,8 @@ def _claim_next(
                     started_at=_utcnow(),
                     finished_at=None,
                     attempts=RadiologyJob.attempts + 1,
+                    worker_id=worker,
+                    lease_until=_utcnow() + timedelta(seconds=lease_seconds),
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -636,13 +742,75 @@ def _claim_next(
     return None
 
 
+def _held_by(job_id: int, worker_id: str | None) -> Any:
+    where = (RadiologyJob.id == job_id) & (RadiologyJob.status == "processing")
+    return where & (RadiologyJob.worker_id == worker_id) if worker_id is not None else where
+
+
+def renew_lease(
+    session_factory: sessionmaker[Session],
+    job_id: int,
+    worker_id: str,
+    lease_seconds: float = JOB_LEASE_SECONDS,
+) -> bool:
+    """Extend this worker's lease on a running job; ``False`` when it no longer holds it."""
+    with session_factory() as session, session.begin():
+        done = session.execute(
+            update(RadiologyJob)
+            .where(_held_by(job_id, worker_id))
+            .values(lease_until=_utcnow() + timedelta(seconds=lease_seconds))
+            .execution_options(synchronize_session=False)
+        )
+        return getattr(done, "rowcount", 0) == 1
+
+
+class _Heartbeat:
+    """Renews a job's lease every third of the lease while the job runs (daemon thread)."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        job_id: int,
+        worker_id: str | None,
+        lease_seconds: float,
+    ) -> None:
+        self._args = (session_factory, job_id, worker_id, lease_seconds)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self._args[2] is not None:
+            self._thread = threading.Thread(target=self._beat, name="radiology-lease", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+    def _beat(self) -> None:
+        factory, job_id, worker_id, lease_seconds = self._args
+        assert worker_id is not None
+        while not self._stop.wait(max(lease_seconds / 3, 0.05)):
+            try:
+                if not renew_lease(factory, job_id, worker_id, lease_seconds):
+                    return
+            except Exception:  # a database hiccup: try again at the next beat
+                log.exception("renewing the lease of radiology job %s failed", job_id)
+
+
 def _set_progress(
-    session_factory: sessionmaker[Session], job_id: int, progress: int, stage: str
+    session_factory: sessionmaker[Session],
+    job_id: int,
+    progress: int,
+    stage: str,
+    worker_id: str | None = None,
 ) -> None:
     with session_factory() as session, session.begin():
         session.execute(
             update(RadiologyJob)
-            .where(RadiologyJob.id == job_id, RadiologyJob.status == "processing")
+            .where(_held_by(job_id, worker_id))
             .values(progress=progress, stage=stage)
             .execution_options(synchronize_session=False)
         )
@@ -657,15 +825,20 @@ def _finish(
     analysis: dict[str, Any] | None = None,
     detector_version: str | None = None,
     lang: str = "zh",
+    worker_id: str | None = None,
 ) -> None:
     with session_factory() as session, session.begin():
         job = session.get(RadiologyJob, job_id)
         if job is None:
             return
+        if worker_id is not None and (job.status != "processing" or job.worker_id != worker_id):
+            log.warning("radiology job %s: lease lost by %s, result dropped", job_id, worker_id)
+            return
         study = session.get(ImagingStudy, job.study_id)
         job.status = status
         job.error = error[:2000] if error else None
         job.finished_at = _utcnow()
+        job.lease_until = None
         job.progress = 100 if status == "ready" else job.progress
         job.stage = "report" if status == "ready" else job.stage
         if detector_version:
@@ -759,8 +932,26 @@ def _series_header(directory: Path) -> Any | None:
     return None
 
 
-def run_job(session_factory: sessionmaker[Session], settings: Settings, job_id: int) -> str:
-    """Process one claimed job; returns its final status."""
+def run_job(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    job_id: int,
+    *,
+    worker_id: str | None = None,
+    lease_seconds: float = JOB_LEASE_SECONDS,
+) -> str:
+    """Process one claimed job; returns its final status.
+
+    With ``worker_id`` (the claimer), the lease is renewed while the job runs and progress and
+    the result are written only while this worker still holds the job.
+    """
+    with _Heartbeat(session_factory, job_id, worker_id, lease_seconds):
+        return _run_job(session_factory, settings, job_id, worker_id)
+
+
+def _run_job(
+    session_factory: sessionmaker[Session], settings: Settings, job_id: int, worker_id: str | None
+) -> str:
     from medbrain.imaging.errors import NoLungsError
     from medbrain.imaging.io import load_dicom_dir
     from medbrain.imaging.pipeline import DetectOptions, default_detector, detect_series
@@ -775,13 +966,25 @@ def run_job(session_factory: sessionmaker[Session], settings: Settings, job_id: 
         ).first()
         directory = Path(series.storage_path) if series and series.storage_path else None
     if directory is None or not directory.is_dir():
-        _finish(session_factory, job_id, "failed", error="radiology_ingest.files_missing")
+        _finish(
+            session_factory,
+            job_id,
+            worker_id=worker_id,
+            status="failed",
+            error="radiology_ingest.files_missing",
+        )
         return "failed"
     started = time.perf_counter()
     try:
         header = _series_header(directory)
         if header is None:
-            _finish(session_factory, job_id, "skipped", error="radiology_ingest.skip_unloadable")
+            _finish(
+                session_factory,
+                job_id,
+                worker_id=worker_id,
+                status="skipped",
+                error="radiology_ingest.skip_unloadable",
+            )
             return "skipped"
         reason = skip_reason(
             str(header.get("Modality", "")).upper(),
@@ -790,9 +993,15 @@ def run_job(session_factory: sessionmaker[Session], settings: Settings, job_id: 
         )
         if reason is not None:
             detail = f"{header.get('Modality', '')} {header.get('BodyPartExamined', '') or ''}"
-            _finish(session_factory, job_id, "skipped", error=f"{reason}\t{detail.strip()}")
+            _finish(
+                session_factory,
+                job_id,
+                worker_id=worker_id,
+                status="skipped",
+                error=f"{reason}\t{detail.strip()}",
+            )
             return "skipped"
-        _set_progress(session_factory, job_id, 10, "loading")
+        _set_progress(session_factory, job_id, 10, "loading", worker_id)
         try:
             loaded = load_dicom_dir(directory)
         except InputError as exc:
@@ -800,25 +1009,34 @@ def run_job(session_factory: sessionmaker[Session], settings: Settings, job_id: 
                 session_factory,
                 job_id,
                 "skipped",
+                worker_id=worker_id,
                 error=f"radiology_ingest.skip_unloadable\t{exc.field}: {exc.problem}",
             )
             return "skipped"
-        _set_progress(session_factory, job_id, 35, "lungs")
+        _set_progress(session_factory, job_id, 35, "lungs", worker_id)
         detector = _ProgressDetector(
-            default_detector(), lambda: _set_progress(session_factory, job_id, 55, "detection")
+            default_detector(),
+            lambda: _set_progress(session_factory, job_id, 55, "detection", worker_id),
         )
         version = f"{detector.name}:{detector.version}"
         try:
             result = detect_series(loaded, DetectOptions(lang=lang), detector=detector)
         except NoLungsError:
-            _finish(session_factory, job_id, "skipped", error="radiology_ingest.skip_no_lungs")
+            _finish(
+                session_factory,
+                job_id,
+                worker_id=worker_id,
+                status="skipped",
+                error="radiology_ingest.skip_no_lungs",
+            )
             return "skipped"
         result["seconds"] = round(time.perf_counter() - started, 3)
-        _set_progress(session_factory, job_id, 90, "report")
+        _set_progress(session_factory, job_id, 90, "report", worker_id)
         _finish(
             session_factory,
             job_id,
             "ready",
+            worker_id=worker_id,
             analysis=result,
             detector_version=version,
             lang=lang,
@@ -831,7 +1049,13 @@ def run_job(session_factory: sessionmaker[Session], settings: Settings, job_id: 
             attempts = job.attempts if job is not None else MAX_ATTEMPTS
         status = "waiting" if attempts < MAX_ATTEMPTS else "failed"
         detail = f"{type(exc).__name__}: {exc}"[:500]
-        _finish(session_factory, job_id, status, error=f"radiology_ingest.job_error\t{detail}")
+        _finish(
+            session_factory,
+            job_id,
+            worker_id=worker_id,
+            status=status,
+            error=f"radiology_ingest.job_error\t{detail}",
+        )
         return status
 
 
@@ -906,14 +1130,17 @@ def process_pending(
     *,
     now: datetime | None = None,
     limit: int | None = None,
+    worker_id: str | None = None,
+    lease_seconds: float = JOB_LEASE_SECONDS,
 ) -> list[int]:
-    """Run every due job now, one after another (see the module docstring)."""
+    """Run every due job now, one after another, as ``worker_id`` (a fresh id by default)."""
+    worker = worker_id or new_worker_id()
     done: list[int] = []
     while limit is None or len(done) < limit:
-        job_id = _claim_next(session_factory, settings, now)
+        job_id = _claim_next(session_factory, settings, now, worker, lease_seconds)
         if job_id is None:
             break
-        run_job(session_factory, settings, job_id)
+        run_job(session_factory, settings, job_id, worker_id=worker, lease_seconds=lease_seconds)
         done.append(job_id)
     return done
 
@@ -927,10 +1154,13 @@ class RadiologyWorker:
         settings: Settings,
         *,
         poll_seconds: float = 1.0,
+        lease_seconds: float = JOB_LEASE_SECONDS,
     ) -> None:
         self.session_factory = session_factory
         self.settings = settings
         self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
+        self.worker_id = new_worker_id()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -957,12 +1187,23 @@ class RadiologyWorker:
 
         bind = self.session_factory.kw.get("bind")
         reader = make_read_session_factory(bind) if bind is not None else self.session_factory
+        next_recovery = time.monotonic() + self.lease_seconds
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_recovery:  # a peer worker died mid-job
+                    next_recovery = time.monotonic() + self.lease_seconds
+                    if has_expired_leases(reader):
+                        recover_interrupted(self.session_factory)
                 while (
                     not self._stop.is_set()
                     and has_pending(reader)
-                    and process_pending(self.session_factory, self.settings, limit=1)
+                    and process_pending(
+                        self.session_factory,
+                        self.settings,
+                        limit=1,
+                        worker_id=self.worker_id,
+                        lease_seconds=self.lease_seconds,
+                    )
                 ):
                     pass
             except Exception:  # keep the worker alive (database restart...)
@@ -1030,8 +1271,34 @@ def latest_analysis(session: Session, study_id: int) -> CtAnalysis | None:
     ).first()
 
 
+def latest_signed_reports(session: Session, study_ids: list[int]) -> dict[int, Any]:
+    """``{study_id: newest signed RadiologyReport}`` for the studies that have one."""
+    from medbrain.store.radiology_review_models import RadiologyReport
+
+    if not study_ids:
+        return {}
+    newest = (
+        select(RadiologyReport.study_id, func.max(RadiologyReport.version).label("version"))
+        .where(RadiologyReport.study_id.in_(study_ids), RadiologyReport.status == "signed")
+        .group_by(RadiologyReport.study_id)
+        .subquery()
+    )
+    rows = session.scalars(
+        select(RadiologyReport).join(
+            newest,
+            (RadiologyReport.study_id == newest.c.study_id)
+            & (RadiologyReport.version == newest.c.version),
+        )
+    ).all()
+    return {row.study_id: row for row in rows}
+
+
 def worklist(session: Session, *, limit: int = 200) -> list[WorklistRow]:
-    """Studies that arrived as DICOM: unsigned first, highest Lung-RADS, longest waiting."""
+    """Studies that arrived as DICOM: unsigned first, highest Lung-RADS, longest waiting.
+
+    Lung-RADS and the nodule count come from the radiologist's newest signed report when there
+    is one (rejected nodules not counted), else from the detector's latest analysis.
+    """
     studies = session.execute(
         select(ImagingStudy, Patient)
         .join(Patient, Patient.id == ImagingStudy.patient_id)
@@ -1052,6 +1319,7 @@ def worklist(session: Session, *, limit: int = 200) -> list[WorklistRow]:
             .group_by(ImagingSeries.study_id)
         ):
             series_stats[study_id] = (int(n), int(total))
+    signed = latest_signed_reports(session, ids)
     rows: list[WorklistRow] = []
     for study, patient in studies:
         jobs = latest_jobs(session, study.id)
@@ -1060,7 +1328,11 @@ def worklist(session: Session, *, limit: int = 200) -> list[WorklistRow]:
         analysis = latest_analysis(session, study.id)
         lung_rads = None
         nodules = None
-        if analysis is not None:
+        report = signed.get(study.id)
+        if report is not None:
+            lung_rads = str((report.lung_rads or {}).get("category") or "") or None
+            nodules = sum(1 for n in report.nodules or [] if n.get("decision") != "rejected")
+        elif analysis is not None:
             lung_rads = str((analysis.result.get("lung_rads") or {}).get("category") or "") or None
             nodules = len(analysis.result.get("nodules") or [])
         n_series, n_instances = series_stats.get(study.id, (0, 0))

@@ -44,6 +44,10 @@ class RadiologyJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     detector_version: Mapped[str | None] = mapped_column(String(64))
+    # The worker running a ``processing`` job and until when its lease holds (renewed by a
+    # heartbeat); only a job whose lease expired is re-queued (migration 0011).
+    worker_id: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class CtAnalysis(Base):

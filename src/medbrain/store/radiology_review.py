@@ -280,6 +280,62 @@ def _apply_sizes(nodule: dict[str, Any], long_mm: Any, short_mm: Any, lang: str)
         nodule["solid_component_mm"] = min(float(nodule["solid_component_mm"]), long_v)
 
 
+def box_from_axes(
+    axes: Sequence[Sequence[float]],
+    slice_index: int,
+    *,
+    shape_voxel: Sequence[int],
+    spacing_mm: Sequence[float],
+    lang: str,
+) -> dict[str, Any]:
+    """The box of a nodule measured by drawing its long and short axis on one axial slice.
+
+    ``axes``: two segments ``[col0, row0, col1, row1]`` (voxel units, fractional) on slice
+    ``slice_index``; ``shape_voxel``/``spacing_mm`` are ``(col, row, slice)``. In plane the box
+    encloses both segments; in depth it spans the short axis (prolate ellipsoid, as
+    :func:`_apply_sizes`) around the slice. Returns ``bbox_voxel``, ``center_voxel`` (the long
+    axis' midpoint) and the axis lengths in mm.
+    """
+    nx, ny, nz = (int(v) for v in shape_voxel)
+    segments: list[list[float]] = []
+    for segment in axes:
+        try:
+            values = [float(v) for v in segment]
+        except (TypeError, ValueError):
+            values = []
+        if len(values) != 4 or not all(math.isfinite(v) for v in values):
+            raise InputError("nodule", "axes_voxel", t("radiology_review.bad_axes", lang))
+        segments.append(values)
+    inside = all(
+        0 <= x <= nx and 0 <= y <= ny
+        for x0, y0, x1, y1 in segments
+        for x, y in ((x0, y0), (x1, y1))
+    )
+    if len(segments) != 2 or not inside or not 0 <= int(slice_index) < nz:
+        raise InputError("nodule", "axes_voxel", t("radiology_review.outside_volume", lang))
+    sx, sy, sz = (float(v) for v in spacing_mm)
+    lengths = [math.hypot((x1 - x0) * sx, (y1 - y0) * sy) for x0, y0, x1, y1 in segments]
+    long_i = 0 if lengths[0] >= lengths[1] else 1
+    x0, y0, x1, y1 = segments[long_i]
+    xs = [v for seg in segments for v in (seg[0], seg[2])]
+    ys = [v for seg in segments for v in (seg[1], seg[3])]
+    k = int(slice_index)
+    half_z = max(1, math.ceil(min(lengths) / 2 / sz))
+    lo = [max(0, math.floor(min(xs))), max(0, math.floor(min(ys))), max(0, k - half_z)]
+    hi = [
+        min(nx - 1, math.floor(max(xs))),
+        min(ny - 1, math.floor(max(ys))),
+        min(nz - 1, k + half_z),
+    ]
+    centre = [min(nx - 1, math.floor((x0 + x1) / 2)), min(ny - 1, math.floor((y0 + y1) / 2)), k]
+    return {
+        "bbox_voxel": [lo, hi],
+        "center_voxel": centre,
+        "long_axis_mm": round(max(lengths), 1),
+        "short_axis_mm": round(min(lengths), 1),
+    }
+
+
 def _find(row: RadiologyReport, key: str) -> tuple[int, dict[str, Any]]:
     for index, n in enumerate(row.nodules):
         if n.get("key") == key:
@@ -293,9 +349,20 @@ def _regrade(row: RadiologyReport) -> None:
 
 
 def update_nodule(
-    session: Session, ctx: StudyContext, key: str, changes: dict[str, Any], who: str, lang: str
+    session: Session,
+    ctx: StudyContext,
+    key: str,
+    changes: dict[str, Any],
+    who: str,
+    lang: str,
+    *,
+    box: dict[str, Any] | None = None,
 ) -> RadiologyReport:
-    """Accept / reject / edit (type, long and short axis) one nodule of the draft."""
+    """Accept / reject / edit (type, long and short axis) one nodule of the draft.
+
+    ``box`` (from :func:`box_from_axes`, plus ``center_mm``): axes drawn on the image also
+    move the nodule's box and centre there.
+    """
     row = editable_report(session, ctx, who, lang)
     index, current = _find(row, key)
     nodule = copy.deepcopy(current)
@@ -320,6 +387,11 @@ def update_nodule(
             changes.get("short_axis_mm", nodule["short_axis_mm"]),
             lang,
         )
+        nodule["edited"] = True
+    if box is not None:
+        for field in ("bbox_voxel", "center_voxel", "center_mm"):
+            if field in box:
+                nodule[field] = box[field]
         nodule["edited"] = True
     if nodule.get("edited") and nodule.get("decision") == "pending":
         nodule["decision"] = "accepted"

@@ -31,6 +31,7 @@ from medbrain.rx import RxKnowledge, load_rx_knowledge
 from medbrain.rx.batch import COLUMNS, FINDING_COLUMNS, finding_rows, review_chunk, summarize
 from medbrain.store import models as m
 from medbrain.store.rx_review import stored_prescriptions
+from medbrain.store.xlsx import Sheet, safe_cell, workbook_bytes
 
 ENGINES = ("process", "single", "ray")
 FORMATS = (".csv", ".xlsx")
@@ -279,13 +280,6 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _csv_cell(value: Any) -> Any:
-    # Spreadsheet formula injection: a cell starting with = + - @ is read as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
-
-
 def write_report(path: Path, rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> None:
     """CSV (per prescription, UTF-8 with BOM for Excel) or XLSX (three sheets)."""
     suffix = check_output(path)
@@ -296,36 +290,34 @@ def write_report(path: Path, rows: Sequence[dict[str, Any]], summary: dict[str, 
                 writer = csv.writer(handle)
                 writer.writerow(COLUMNS)
                 for row in rows:
-                    writer.writerow([_csv_cell(row.get(c, "")) for c in COLUMNS])
+                    writer.writerow([safe_cell(row.get(c, "")) for c in COLUMNS])
 
         _atomic(path, write_csv)
         return
 
-    from openpyxl import Workbook
+    totals: list[list[Any]] = [
+        [name, summary[name]]
+        for name in ("prescriptions", "reviewed", "errors", "unreasonable_rate_pct")
+    ]
+    totals += [[f"verdict.{verdict}", n] for verdict, n in summary["verdicts"].items()]
+    for group in ("by_department", "by_prescriber", "by_category"):
+        entries = summary[group]
+        totals.append([])
+        if entries:
+            totals.append([group, *entries[0].keys()])
+            totals += [["", *entry.values()] for entry in entries]
+    sheets = [
+        Sheet("prescriptions", COLUMNS, ([row.get(c, "") for c in COLUMNS] for row in rows)),
+        Sheet(
+            "findings",
+            FINDING_COLUMNS,
+            ([f[c] for c in FINDING_COLUMNS] for f in finding_rows(rows)),
+        ),
+        Sheet("summary", ("name", "value"), totals),
+    ]
 
     def write_xlsx(target: Path) -> None:
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("prescriptions")
-        sheet.append(list(COLUMNS))
-        for row in rows:
-            sheet.append([_csv_cell(row.get(c, "")) for c in COLUMNS])
-        detail = book.create_sheet("findings")
-        detail.append(list(FINDING_COLUMNS))
-        for f in finding_rows(rows):
-            detail.append([_csv_cell(f[c]) for c in FINDING_COLUMNS])
-        totals = book.create_sheet("summary")
-        for name in ("prescriptions", "reviewed", "errors", "unreasonable_rate_pct"):
-            totals.append([name, summary[name]])
-        for verdict, n in summary["verdicts"].items():
-            totals.append([f"verdict.{verdict}", n])
-        for group in ("by_department", "by_prescriber", "by_category"):
-            totals.append([])
-            entries = summary[group]
-            if entries:
-                totals.append([group, *entries[0].keys()])
-                for entry in entries:
-                    totals.append(["", *(_csv_cell(v) for v in entry.values())])
-        book.save(str(target))
+        target.write_bytes(workbook_bytes(sheets))
 
     _atomic(path, write_xlsx)
 

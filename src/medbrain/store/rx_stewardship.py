@@ -26,6 +26,13 @@ from sqlalchemy.orm import Session
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
 from medbrain.rx import RxKnowledge, parse_prescription
+from medbrain.rx.culture_metrics import (
+    TherapyEpisode,
+    culture_submission,
+    is_culture,
+    load_quality_rules,
+    prophylaxis_only,
+)
 from medbrain.rx.model import Patient, Prescription
 from medbrain.rx.stewardship_metrics import load_ddd_table, summarize_prescriptions
 from medbrain.store import models as m
@@ -80,6 +87,8 @@ def stewardship_report(
     )
     with_meds = {p.encounter.id: p for p in stored_prescriptions(session, encounters)}
     table = load_ddd_table(knowledge)
+    rules = load_quality_rules()
+    episodes: list[TherapyEpisode] = []
     rows = []
     skipped = 0
     for encounter in encounters:
@@ -103,7 +112,84 @@ def stewardship_report(
             next((r.prescriber for r in stored.requests if r.prescriber), None) if stored else None
         )
         rows.append((f"Encounter/{encounter.id}", prescription, days, prescriber))
+        if stored is not None and encounter.kind == "inpatient":
+            episode = _therapy_episode(encounter, stored.requests, prescription, table, knowledge)
+            if episode is not None:
+                episodes.append(episode)
     report = summarize_prescriptions(rows, table, knowledge, lang)
+    report["culture"] = culture_submission(_with_cultures(session, episodes, rules), rules)
     report["skipped"] = skipped
     report["period"] = {"start": start.isoformat(), "end": end.isoformat()}
     return report
+
+
+def _therapy_episode(
+    encounter: m.Encounter,
+    requests: list[m.MedicationRequest],
+    prescription: Prescription,
+    table: Any,
+    knowledge: RxKnowledge,
+) -> TherapyEpisode | None:
+    """The stay's therapeutic antimicrobial use: first order time and grades (None when the
+    stay had no antimicrobial, only prophylaxis, or no order time)."""
+    am = knowledge.antimicrobial
+    if prophylaxis_only(prescription.patient.diagnoses, am.infection_terms, am.prophylaxis_terms):
+        return None
+    times = []
+    grades = set()
+    for item, request in zip(prescription.items, requests, strict=False):
+        if item.drug is None or not table.is_antimicrobial(item.drug):
+            continue
+        if request.authored_at is not None:
+            times.append(request.authored_at)
+        grade = am.grade(item.drug.id, item.route)
+        if grade:
+            grades.add(grade)
+    if not times:
+        return None
+    return TherapyEpisode(
+        key=f"Encounter/{encounter.id}",
+        department=encounter.department or "—",
+        first_order_at=min(times),
+        grades=frozenset(grades),
+        admit_at=encounter.admit_time,
+    )
+
+
+def _with_cultures(
+    session: Session, episodes: list[TherapyEpisode], rules: Any
+) -> list[TherapyEpisode]:
+    """Attach each stay's culture sample times: Observations of the same patient whose code is a
+    listed culture LOINC or whose display names a culture (collection time = effective_at)."""
+    if not episodes:
+        return []
+    ids = [int(e.key.split("/", 1)[1]) for e in episodes]
+    patient_of: dict[int, int] = {
+        enc_id: patient_id
+        for enc_id, patient_id in session.execute(
+            select(m.Encounter.id, m.Encounter.patient_id).where(m.Encounter.id.in_(ids))
+        )
+    }
+    times: dict[int, list[datetime]] = {}
+    statement = select(
+        m.Observation.patient_id, m.Observation.code, m.Observation.display,
+        m.Observation.effective_at,
+    ).where(
+        m.Observation.patient_id.in_(sorted(set(patient_of.values()))),
+        m.Observation.effective_at.is_not(None),
+        m.Observation.status.not_in(("cancelled", "entered-in-error")),
+    )  # fmt: skip
+    for patient_id, code, display, at in session.execute(statement):
+        if at is not None and is_culture(code, display, rules):
+            times.setdefault(patient_id, []).append(at)
+    return [
+        TherapyEpisode(
+            key=e.key,
+            department=e.department,
+            first_order_at=e.first_order_at,
+            grades=e.grades,
+            culture_times=tuple(times.get(patient_of[i], ())),
+            admit_at=e.admit_at,
+        )
+        for e, i in zip(episodes, ids, strict=True)
+    ]

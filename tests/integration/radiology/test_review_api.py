@@ -25,12 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.api.app import create_app
+from medbrain.api.routers import radiology_viewer as viewer_router
 from medbrain.api.routers.radiology_viewer import load_volume, read_slices, slice_index
 from medbrain.api.security import issue_token
 from medbrain.audit.verify import verify
 from medbrain.core.config import Settings
 from medbrain.imaging.io import load_series
 from medbrain.imaging.synthetic import generate_chest_ct, write_dicom_series
+from medbrain.store import radiology_review as review
 from medbrain.store.models import AuditEntry, ImagingSeries, ImagingStudy, User
 from medbrain.store.radiology import ingest_instances, process_pending
 from medbrain.store.radiology_models import CtAnalysis
@@ -253,6 +255,103 @@ def test_sign_untouched_study_and_the_outputs(world: World) -> None:
     assert len(report["result"]) == n_engine
     series_uids = {s["uid"] for s in bundle["entry"][1]["resource"]["series"]}
     assert {outputs["sr"]["series_uid"], outputs["seg"]["series_uid"]} <= series_uids
+
+
+def test_worklist_lung_rads_comes_from_the_signed_report(world: World) -> None:
+    w = world
+    url = f"{API}/{w.study_uid}"
+    engine = _analysis(w)
+    detector_category = engine["lung_rads"]["category"]
+    assert detector_category not in ("1", "2") and engine["nodules"]
+
+    def row() -> dict[str, Any]:
+        studies = w.client.get("/api/v1/radiology/worklist", headers=w.h()).json()["studies"]
+        assert len(studies) == 1
+        return dict(studies[0])
+
+    assert (row()["lung_rads"], row()["nodules"]) == (detector_category, len(engine["nodules"]))
+    for nodule in engine["nodules"]:  # the radiologist rejects every detection
+        r = w.client.post(
+            f"{url}/review/nodules/e{nodule['id']}", json={"decision": "rejected"}, headers=w.h()
+        )
+        assert r.status_code == 200, r.text
+    assert row()["lung_rads"] == detector_category  # a draft does not count yet
+    signed = w.client.post(f"{url}/review/sign", headers=w.h()).json()
+    category = signed["review"]["lung_rads"]["category"]
+    assert category == "1" != detector_category
+    assert (row()["status"], row()["lung_rads"], row()["nodules"]) == ("signed", category, 0)
+
+
+def test_drawn_axes_move_the_added_nodules_box(world: World) -> None:
+    w = world
+    url = f"{API}/{w.study_uid}"
+    r = w.client.post(f"{url}/review/nodules", json={"center_voxel": [20, 30, 21]}, headers=w.h())
+    added = r.json()["review"]["nodules"][-1]
+    default_box = added["bbox_voxel"]
+    axes = [[30.2, 40.5, 36.8, 44.1], [33.0, 39.0, 34.1, 45.6]]  # on slice 12, 5 mm voxels
+    r = w.client.post(
+        f"{url}/review/nodules/{added['key']}",
+        json={"long_axis_mm": 37.5, "short_axis_mm": 33.0, "axes_voxel": axes, "slice": 12},
+        headers=w.h(),
+    )
+    assert r.status_code == 200, r.text
+    moved = next(n for n in r.json()["review"]["nodules"] if n["key"] == added["key"])
+    assert moved["bbox_voxel"] != default_box
+    assert moved["bbox_voxel"] == [[30, 39, 8], [36, 45, 16]]  # short 33 mm: ±4 slices
+    assert moved["center_voxel"] == [33, 42, 12]
+    assert moved["center_mm"] != added["center_mm"]
+    assert (moved["long_axis_mm"], moved["short_axis_mm"]) == (37.5, 33.0)
+    updates = [a for a in _actions(w) if a == "radiology.nodule.update"]
+    assert len(updates) == 1
+
+    bad = w.client.post(
+        f"{url}/review/nodules/{added['key']}?lang=en",
+        json={"axes_voxel": [[1, 2, 3], [1, 2, 3, 4]], "slice": 12},
+        headers=w.h(),
+    )
+    assert bad.status_code == 422 and "long and the short axis" in bad.text
+    outside = w.client.post(
+        f"{url}/review/nodules/{added['key']}",
+        json={"axes_voxel": [[1, 2, 3, 4], [1, 2, 300, 4]], "slice": 12},
+        headers=w.h(),
+    )
+    assert outside.status_code == 422
+
+
+def _stored_files(settings: Settings) -> set[Path]:
+    return {p for p in settings.dicom_dir.rglob("*") if p.is_file()}
+
+
+class _CommitFailed(Exception):
+    pass
+
+
+def test_sr_and_seg_appear_only_when_the_signing_commit_succeeds(world: World) -> None:
+    w = world
+    before = _stored_files(w.settings)
+    dirs_before = {p for p in w.settings.dicom_dir.rglob("*") if p.is_dir()}
+    with pytest.raises(_CommitFailed), w.factory() as session, session.begin():
+        ctx = review.load_context(session, w.study_uid)
+        row, signed_now = review.sign(session, ctx, "u_radiologist", "en")
+        outputs, _ = viewer_router._write_outputs(session, w.settings, ctx, row)
+        assert signed_now and set(outputs) == {"sr", "seg"}
+        assert not (w.settings.home / outputs["sr"]["path"]).exists()  # not before the commit
+        raise _CommitFailed  # the transaction rolls back
+    assert _stored_files(w.settings) == before  # no orphan SR/SEG, no temp file
+    assert {p for p in w.settings.dicom_dir.rglob("*") if p.is_dir()} == dirs_before
+
+    with w.factory() as session, session.begin():
+        ctx = review.load_context(session, w.study_uid)
+        row, _ = review.sign(session, ctx, "u_radiologist", "en")
+        outputs, _ = viewer_router._write_outputs(session, w.settings, ctx, row)
+        row.outputs = outputs
+    added = _stored_files(w.settings) - before
+    assert added == {w.settings.home / outputs[k]["path"] for k in ("sr", "seg")}
+    sr = pydicom.dcmread(w.settings.home / outputs["sr"]["path"])
+    assert sr.SOPInstanceUID == outputs["sr"]["sop_uid"]
+    with w.factory() as session:
+        uids = set(session.scalars(select(ImagingSeries.series_uid)))
+    assert {outputs["sr"]["series_uid"], outputs["seg"]["series_uid"]} <= uids
 
 
 def test_slices_are_raw_hu_with_etag(world: World) -> None:

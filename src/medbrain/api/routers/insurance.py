@@ -7,10 +7,12 @@ route                                          what                             
 ``GET /insurance/cases/{id}``                  case: DRG path, flags with evidence   officer,
 ``POST /insurance/flags/{id}/decision``        confirm / dismiss with reason         director,
 ``GET /insurance/export.csv``                  all flags as CSV                      admin
+``GET /insurance/export.xlsx``                 flags + evidence, stats by dept/doctor
 ``POST /api/v1/insurance/group``               group one front page (JSON)
 ``POST /api/v1/insurance/check``               group + check one front page
 ``POST /api/v1/insurance/batch``               group + check + rank many (optionally store)
 ``GET /api/v1/insurance/cases``                the queue as JSON
+``GET /api/v1/insurance/stats?by=department``  statistics by department or doctor
 ``POST /api/v1/insurance/flags/{id}/decision`` decide a flag (JSON)
 =============================================  ====================================  ==========
 
@@ -156,6 +158,20 @@ def export_page(user: PageUser, session: ReadSessionDep, auditor: ReadAuditDep) 
     )
 
 
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@pages.get("/insurance/export.xlsx")
+def export_xlsx_page(user: PageUser, session: ReadSessionDep, auditor: ReadAuditDep) -> Response:
+    data = store.export_xlsx(session)
+    auditor.record("insurance.export", "InsuranceFlag", {"format": "xlsx"})
+    return Response(
+        data,
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="insurance_review.xlsx"'},
+    )
+
+
 # -- JSON API --------------------------------------------------------------------------------
 
 
@@ -252,6 +268,24 @@ def api_cases(
         "cases": [
             dict(zip(r.__slots__, (getattr(r, s) for s in r.__slots__), strict=True)) for r in rows
         ]
+    }
+
+
+@api.get("/stats")
+def api_stats(
+    user: ApiUser,
+    session: ReadSessionDep,
+    auditor: ReadAuditDep,
+    by: Annotated[str, Query(pattern="^(department|doctor)$")] = "department",
+) -> dict[str, Any]:
+    """Cases, flagged cases, decisions, amount at risk and CMI per department or doctor."""
+    rows = store.statistics(session, by)
+    auditor.record("insurance.stats", "InsuranceCase", {"by": by, "via": "api"})
+    return {
+        "by": by,
+        "rows": [
+            dict(zip(r.__slots__, (getattr(r, s) for s in r.__slots__), strict=True)) for r in rows
+        ],
     }
 
 

@@ -37,6 +37,7 @@ from medbrain.api.deps import (
     ensure_patient_visible,
     require_role,
 )
+from medbrain.api.routers import portal_help
 from medbrain.api.routers import qc as qc_api
 from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
 from medbrain.core.config import Settings
@@ -378,7 +379,7 @@ def editor_page(
             "note_types": NOTE_TYPES,
             "text": text,
             "citations": citations,
-            "facts": _facts(record),
+            "facts": _facts(record) + portal_help.preconsult_facts(session, patient_id),
         },
         lang=lang,
         user=user,

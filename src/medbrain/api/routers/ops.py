@@ -32,10 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -51,8 +49,9 @@ from medbrain.api.deps import (
 )
 from medbrain.api.routers.ui import page_router, render, ui_role
 from medbrain.core.config import Settings
-from medbrain.core.errors import InputError, KnowledgeError, NotFoundError
+from medbrain.core.errors import InputError, NotFoundError
 from medbrain.core.i18n import Lang, t
+from medbrain.knowledge.overrides import read_hospital_file
 from medbrain.ops import forecast as fc
 from medbrain.ops.beds import bed_status
 from medbrain.ops.cockpit import (
@@ -91,26 +90,13 @@ MaterialsUiUser = Annotated[Principal, Depends(ui_role(*MATERIALS_ROLES))]
 
 def knowledge_for(settings: Settings) -> OpsKnowledge:
     """Shipped knowledge merged with ``MEDBRAIN_HOME/ops.yaml`` when that file exists."""
-    path = settings.home / "ops.yaml"
-    if not path.is_file():
-        return _default_knowledge()
-    return _knowledge_from(path, path.stat().st_mtime_ns)
+    override = read_hospital_file(settings.home / "ops.yaml")
+    return _default_knowledge() if override is None else load_ops_knowledge(override)
 
 
 @lru_cache(maxsize=1)
 def _default_knowledge() -> OpsKnowledge:
     return load_ops_knowledge(None)
-
-
-@lru_cache(maxsize=4)
-def _knowledge_from(path: Path, _mtime: int) -> OpsKnowledge:
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError(f"{path}: cannot read hospital ops overrides: {exc}") from None
-    if doc is not None and not isinstance(doc, dict):
-        raise KnowledgeError(f"{path}: top level must be a mapping")
-    return load_ops_knowledge(doc)
 
 
 def _period(session: Session, end: date | None, days: int) -> tuple[date, date]:

@@ -38,6 +38,7 @@ from medbrain.api.deps import (
     ensure_patient_visible,
 )
 from medbrain.api.routers import ed as ed_router
+from medbrain.api.routers import ed_where, portal_help
 from medbrain.api.routers import triage as triage_api
 from medbrain.api.routers.ui import audit_read, page_router, render, ui_role
 from medbrain.core.errors import InputError
@@ -88,6 +89,7 @@ def _form_page(
     result: dict[str, Any] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    where: list[dict[str, Any]] | None = None,
 ) -> Response:
     knowledge = preconsult_knowledge_for(request)
     return render(
@@ -104,6 +106,7 @@ def _form_page(
                 for f in knowledge.asked(age_on(patient.birth_date, datetime.now(UTC).date()))
             ],
             "history_questions": {k: v[lang] for k, v in knowledge.history.items()},
+            "where": where,
         },
         lang=lang,
         user=user,
@@ -143,6 +146,8 @@ async def preconsult_submit(
             if raw.get(f"history.{k}")
         },
         "pregnant": raw.get("pregnant") in ("on", "true", "1"),
+        "lat": str(raw.get("lat") or "")[:32],
+        "lon": str(raw.get("lon") or "")[:32],
     }
     now = datetime.now(UTC)
     try:
@@ -155,6 +160,16 @@ async def preconsult_submit(
         )
         guidance = preconsult(
             answers, triage_api.knowledge_for(request), knowledge, lang=lang, answered_at=now
+        )
+        lat, lon = ed_where.parse_location(request, form["lat"], form["lon"])
+        where = ed_where.recommendations(
+            request,
+            session,
+            lat=lat,
+            lon=lon,
+            department=str(guidance.department["code"]),
+            emergency=guidance.go_to_ed,
+            lang=lang,
         )
     except InputError as exc:
         message = f"{exc.field}: {exc.problem}" if exc.field else exc.problem
@@ -178,7 +193,7 @@ async def preconsult_submit(
             "red_flags": list(answers.red_flags),
         },
     )
-    return _form_page(request, user, lang, patient, form=form, result=result)
+    return _form_page(request, user, lang, patient, form=form, result=result, where=where)
 
 
 def _assistant_lines(facts: AssistantAnswer, lang: Lang) -> list[str]:
@@ -263,6 +278,8 @@ def assistant(
         )
         lines = _assistant_lines(facts, lang)
         emergency = facts.emergency
+        if not emergency:  # navigation answers before the closing safety line
+            lines[-1:-1] = portal_help.navigation_lines(request, q, lang)
     except InputError as exc:
         error = exc.problem
         emergency = False
@@ -273,10 +290,19 @@ def assistant(
         f"Patient/{patient.id}",
         {"in_ed": own_row is not None, "emergency": emergency},
     )
+    reports = portal_help.report_items(request, session, patient, lang)
     return render(
         request,
         "portal/assistant.html",
-        {"q": q, "lines": lines, "emergency": emergency, "error": error, "patient": patient},
+        {
+            "q": q,
+            "lines": lines,
+            "emergency": emergency,
+            "error": error,
+            "patient": patient,
+            "reports": reports,
+            "report_emergency": any(r["level"] == "emergency" for r in reports),
+        },
         lang=lang,
         user=user,
     )

@@ -21,7 +21,14 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from medbrain.api.deps import AuditDep, LangDep, Principal, SettingsDep, require_role
+from medbrain.api.deps import (
+    AuditDep,
+    LangDep,
+    Principal,
+    ReadSessionDep,
+    SettingsDep,
+    require_role,
+)
 from medbrain.core.errors import InputError
 from medbrain.qc import QCKnowledge, check_record, load_qc_knowledge
 from medbrain.qc.parse import parse_stamp, record_from_json
@@ -60,6 +67,14 @@ def knowledge_for(request: Request) -> QCKnowledge:
     return configured if isinstance(configured, QCKnowledge) else _default_knowledge()
 
 
+def effective_knowledge_for(request: Request, session: Session) -> QCKnowledge:
+    """What every QC run of the app uses: shipped rules, the hospital overrides of
+    :func:`knowledge_for` and the enabled hospital rules of the rule editor."""
+    from medbrain.store import qc_workflow
+
+    return qc_workflow.effective_knowledge(session, knowledge_for(request))
+
+
 def recheck_imported(
     request: Request, session: Session, user: Principal, encounter_ids: Sequence[int]
 ) -> None:
@@ -73,7 +88,7 @@ def recheck_imported(
     qc_workflow.recheck_after_import(
         session,
         encounter_ids,
-        knowledge=knowledge_for(request),
+        knowledge=effective_knowledge_for(request, session),
         zone=qc_workflow.zone_of(settings.timezone),
         actor=qc_workflow.Actor(user.username, user.role),
         lang=settings.default_lang,
@@ -103,9 +118,10 @@ def check(
     auditor: AuditDep,
     lang: LangDep,
     settings: SettingsDep,
+    session: ReadSessionDep,
 ) -> dict[str, Any]:
     """Score the record and list its defects (DESIGN.md §3 shape) with the review queue."""
-    knowledge = knowledge_for(request)
+    knowledge = effective_knowledge_for(request, session)
     payload: Any = (
         body.bundle if body.bundle is not None else {"documents": body.documents, "meta": body.meta}
     )

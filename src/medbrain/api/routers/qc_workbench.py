@@ -6,6 +6,7 @@ route                                          who
 ``GET /qc/notices``                            doctor (own notices), qc_officer, admin (all)
 ``POST /qc/notices/{id}/justify``              doctor, qc_officer, admin
 ``POST /qc/notices/{id}/reopen``               qc_officer, admin
+``POST /qc/notices/{id}/verdict``              qc_officer, admin (confirm / false positive)
 ``POST /qc/scan``                              qc_officer, admin (run the scheduler now)
 ``GET /qc/dashboard``                          qc_officer, admin
 ``GET /qc/rules``, ``POST /qc/rules``,         qc_officer, admin
@@ -13,7 +14,9 @@ route                                          who
 ``POST /qc/rules/{rule_id}/test|enable|disable``
 ``GET /api/v1/qc/notices``,                    API twins of the notice list, justify, scan
 ``POST /api/v1/qc/notices/{id}/justify``,
-``POST /api/v1/qc/scan``
+``POST /api/v1/qc/scan``,
+``POST /api/v1/qc/notices/{id}/verdict``,      qc_officer, admin
+``GET /api/v1/qc/precision``
 =============================================  ==========================================
 
 The background scheduler (:func:`install`) runs :func:`medbrain.store.qc_workflow.scan_in_stay`
@@ -205,6 +208,25 @@ def reopen_page(
     return redirect(request, "/qc/notices?status=open")
 
 
+@router.post("/qc/notices/{notice_id}/verdict")
+def verdict_page(
+    request: Request,
+    notice_id: RowId,
+    user: OfficerUser,
+    session: SessionDep,
+    lang: LangDep,
+    verdict: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """The QC officer confirms a defect or rejects it as a false positive (reason required)."""
+    try:
+        wf.decide(session, notice_id, _actor(user), verdict, reason, _now(), lang)
+    except InputError as exc:
+        session.rollback()
+        return redirect(request, f"/qc/notices?error={exc.field}")
+    return redirect(request, "/qc/notices")
+
+
 def run_scan(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -283,6 +305,10 @@ def _notice_json(n: QCNotice, state: str) -> dict[str, Any]:
         "justified_by": n.justified_by,
         "justification": n.justification,
         "needs_review": n.needs_review,
+        "verdict": n.verdict,
+        "verdict_by": n.verdict_by,
+        "verdict_at": _iso(n.verdict_at),
+        "verdict_reason": n.verdict_reason,
     }
 
 
@@ -299,6 +325,39 @@ def justify_api(
         raise InputError("body", "reason", "must be a string")
     row = wf.justify(session, notice_id, _actor(user), reason, _now(), lang)
     return _notice_json(row, row.status)
+
+
+@api.post("/notices/{notice_id}/verdict")
+def verdict_api(
+    notice_id: RowId,
+    user: ApiOfficer,
+    session: SessionDep,
+    lang: LangDep,
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    """``{"verdict": "confirmed" | "rejected", "reason": "..."}`` on a defect notice."""
+    verdict, reason = body.get("verdict"), body.get("reason")
+    if not isinstance(verdict, str):
+        raise InputError("body", "verdict", "must be a string")
+    if not isinstance(reason, str):
+        raise InputError("body", "reason", "must be a string")
+    row = wf.decide(session, notice_id, _actor(user), verdict, reason, _now(), lang)
+    return _notice_json(row, row.status)
+
+
+@api.get("/precision")
+def precision_api(
+    request: Request,
+    user: ApiOfficer,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    precision_below: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+) -> dict[str, Any]:
+    """Per-rule confirmed/rejected counts and precision from the QC officer's verdicts."""
+    threshold = settings.qc_precision_threshold if precision_below is None else precision_below
+    rows = wf.rule_precision(session, threshold=threshold)
+    audit_read(request, user, "qc.precision.read", "QCNotice", {"rules": len(rows)})
+    return {"threshold": threshold, "rules": rows}
 
 
 @api.post("/scan")
@@ -319,13 +378,19 @@ def dashboard_page(
     user: OfficerUser,
     session: ReadSessionDep,
     lang: LangDep,
+    settings: SettingsDep,
     days: Annotated[int, Query(ge=1, le=3650)] = 30,
     bucket: Annotated[int, Query(ge=1, le=365)] = 1,
+    precision_below: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
 ) -> Response:
-    """Defect rate by department, doctor and rule; 甲级病历率; trend; links to the records."""
+    """Defect rate by department, doctor and rule; 甲级病历率; trend; links to the records;
+    per-rule precision from the QC officer's verdicts (low ones highlighted)."""
     until = _now() + timedelta(seconds=1)
     since = (until - timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    stats = wf.dashboard(session, since=since, until=until, bucket_days=bucket)
+    threshold = settings.qc_precision_threshold if precision_below is None else precision_below
+    stats = wf.dashboard(
+        session, since=since, until=until, bucket_days=bucket, precision_threshold=threshold
+    )
     knowledge = qc_api.knowledge_for(request)
     audit_read(
         request,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import threading
 from collections import OrderedDict
@@ -71,6 +72,7 @@ from medbrain.radiology.outputs.fhir import build_fhir_bundle
 from medbrain.radiology.outputs.pacs import send_instances
 from medbrain.radiology.outputs.pdf import build_pdf
 from medbrain.store import models as m
+from medbrain.store import radiology as ingest_store
 from medbrain.store import radiology_review as review
 from medbrain.store.radiology_review_models import RadiologyReport
 
@@ -521,6 +523,9 @@ class NoduleChange(BaseModel):
     type: str | None = Field(default=None, max_length=16)
     long_axis_mm: float | None = None
     short_axis_mm: float | None = None
+    # the long and short axis drawn on slice ``slice``: [[col0, row0, col1, row1], [...]]
+    axes_voxel: list[list[float]] | None = Field(default=None, min_length=2, max_length=2)
+    slice: int | None = None
 
 
 class NoduleAdd(BaseModel):
@@ -561,15 +566,35 @@ def change_nodule(
     session: SessionDep,
     audit: AuditDep,
     lang: LangDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     ctx = _context(session, study_uid)
     changes = change.model_dump(exclude_none=True)
-    row = review.update_nodule(session, ctx, key, changes, user.username, lang)
-    audit.record(
-        "radiology.nodule.update",
-        _resource(ctx),
-        {"version": row.version, "nodule": key, **changes},
-    )
+    axes, slice_index = changes.pop("axes_voxel", None), changes.pop("slice", None)
+    box = None
+    if axes is not None:
+        review.require_analysis(ctx, lang)
+        if slice_index is None:
+            raise InputError("nodule", "slice", t("radiology_review.bad_axes", lang))
+        volume = _volume(ctx, settings)
+        nz, ny, nx = volume.voxels.shape
+        box = review.box_from_axes(
+            axes,
+            slice_index,
+            shape_voxel=(nx, ny, nz),
+            spacing_mm=volume.series.spacing_mm,
+            lang=lang,
+        )
+        i, j, k = box["center_voxel"]
+        centre = volume.series.voxel_to_mm((float(i), float(j), float(k)))
+        box["center_mm"] = [round(float(v), 1) for v in centre]
+        changes.setdefault("long_axis_mm", box["long_axis_mm"])
+        changes.setdefault("short_axis_mm", box["short_axis_mm"])
+    row = review.update_nodule(session, ctx, key, changes, user.username, lang, box=box)
+    detail = {"version": row.version, "nodule": key, **changes}
+    if box is not None:
+        detail["bbox_voxel"] = box["bbox_voxel"]
+    audit.record("radiology.nodule.update", _resource(ctx), detail)
     return _answer(session, ctx, lang)
 
 
@@ -672,11 +697,11 @@ def _write_outputs(
     for kind, ds in built:
         series_uid, sop_uid = str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID)
         directory = settings.dicom_dir / ctx.study_uid / series_uid
-        directory.mkdir(parents=True, exist_ok=True)
         target = directory / f"{sop_uid}.dcm"
-        tmp = directory / f".{sop_uid}.tmp"
-        ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(target)
+        encoded = io.BytesIO()
+        ds.save_as(encoded, enforce_file_format=True)
+        # In place only once the signing transaction commits; deleted if it rolls back.
+        ingest_store.write_after_commit(session, target, encoded.getvalue())
         session.add(
             m.ImagingSeries(
                 study_id=ctx.study.id,

@@ -11,8 +11,10 @@ route                                          what                             
 ``POST /rx/reviews/{id}/findings/{o}/override``                                    admin
 ``GET /rx/inbox``                              prescriptions returned to me        doctor, admin
 ``POST /rx/reviews/{id}/modify|justify``       prescriber answers                  doctor, admin
-``GET /rx/rules``, ``POST /rx/rules/*``        per-rule statistics, enable/disable, pharmacist,
-                                               severity, thresholds                admin
+``GET /rx/rules``                              per-rule statistics                 pharmacist,
+                                                                                   admin
+``POST /rx/rules/*``                           enable/disable, severity,           admin, listed
+                                               thresholds                          pharmacists
 ``GET /rx/stewardship``                        antimicrobial use metrics           pharmacist,
                                                                                    doctor, admin
 =============================================  ==================================  ==============
@@ -48,6 +50,7 @@ from medbrain.api.deps import (
 from medbrain.api.routers import rx as rx_api
 from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
 from medbrain.audit import chain
+from medbrain.core.config import Settings
 from medbrain.core.errors import ConflictError, InputError, PermissionDenied
 from medbrain.core.i18n import Lang, t
 from medbrain.store import rx_review as store
@@ -59,8 +62,26 @@ router = page_router()
 PharmacistUser = Annotated[Principal, Depends(ui_role("pharmacist", "admin"))]
 PrescriberUser = Annotated[Principal, Depends(ui_role("doctor", "admin"))]
 ReviewUser = Annotated[Principal, Depends(ui_role("pharmacist", "doctor", "admin"))]
-#: Who may change the hospital's rule configuration (the pharmacy lead works as pharmacist).
+#: Who may read the rule statistics.
 RuleAdmin = Annotated[Principal, Depends(ui_role("pharmacist", "admin"))]
+
+
+def can_edit_rules(user: Principal, settings: Settings) -> bool:
+    """Rule and threshold changes: an admin, or a pharmacist named in
+    ``MEDBRAIN_RX_RULE_EDITORS`` (the pharmacy lead; default: the demo ``pharmacist``)."""
+    return user.role == "admin" or (
+        user.role == "pharmacist" and user.username in settings.rx_rule_editors
+    )
+
+
+def _rule_editor(user: RuleAdmin, settings: SettingsDep, lang: LangDep) -> Principal:
+    if not can_edit_rules(user, settings):
+        raise PermissionDenied(t("rx.wb.rules_editor_only", lang))
+    return user
+
+
+#: Who may change the hospital's rule configuration.
+RuleEditor = Annotated[Principal, Depends(_rule_editor)]
 
 Reason = Annotated[str, Form(max_length=4000)]
 
@@ -403,6 +424,7 @@ def _rules_page(
             "config": config,
             "knowledge_key": key,
             "error": error,
+            "can_edit": can_edit_rules(user, request.app.state.settings),
         },
         lang=lang,
         user=user,
@@ -439,7 +461,7 @@ def _configure(
 @router.post("/rx/rules/toggle")
 def rx_rule_toggle(
     request: Request,
-    user: RuleAdmin,
+    user: RuleEditor,
     session: SessionDep,
     lang: LangDep,
     rule_id: Annotated[str, Form(max_length=200)] = "",
@@ -459,7 +481,7 @@ def rx_rule_toggle(
 @router.post("/rx/rules/severity")
 def rx_rule_severity(
     request: Request,
-    user: RuleAdmin,
+    user: RuleEditor,
     session: SessionDep,
     lang: LangDep,
     rule_id: Annotated[str, Form(max_length=200)] = "",
@@ -478,7 +500,7 @@ def rx_rule_severity(
 @router.post("/rx/rules/threshold")
 def rx_rule_threshold(
     request: Request,
-    user: RuleAdmin,
+    user: RuleEditor,
     session: SessionDep,
     lang: LangDep,
     key: Annotated[str, Form(max_length=64)] = "",

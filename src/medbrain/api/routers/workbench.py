@@ -450,7 +450,7 @@ def _qc_check(
     from medbrain.store import qc_workflow
 
     # Hospital rules (the /qc/rules editor) and the front page's ICD-10 codes count here too.
-    knowledge = qc_workflow.hospital_knowledge(session, qc_api.knowledge_for(request))
+    knowledge = qc_api.effective_knowledge_for(request, session)
     stay = qc_workflow.stay_input(session, encounter, qc_workflow.zone_of(settings.timezone))
     document: dict[str, Any] = {"documents": stay.documents, "meta": stay.meta}
     if not document["documents"]:

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from medbrain.alerts import load_alert_knowledge
 from medbrain.core.config import Settings
 from medbrain.interop.fhir.importer import ImportResult, import_prepared, prepare_bundle
-from medbrain.qc import load_qc_knowledge
 from medbrain.store import qc_workflow
 from medbrain.store.alert_tracking import track_import_alerts
 
@@ -70,7 +69,7 @@ def _qc_recheck(
     qc_workflow.recheck_after_import(
         session,
         result.document_encounter_ids,
-        knowledge=load_qc_knowledge(None),
+        knowledge=qc_workflow.effective_knowledge(session),
         zone=qc_workflow.zone_of(settings.timezone),
         actor=qc_workflow.Actor(who, role),
         lang=settings.default_lang,

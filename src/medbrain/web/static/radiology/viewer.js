@@ -445,11 +445,17 @@
     if (S.measure.length >= 2) {
       var a = lineMm(S.measure[0]), b = lineMm(S.measure[1]);
       var key = S.measureKey;
+      var axes = S.measure.slice(0, 2).map(function (m) {
+        return m.map(function (v) { return Math.round(v * 100) / 100; });
+      });
       S.measure = [];
       setMode(null);
+      // the drawn axes also give the nodule's box (in plane) on this slice
       changeNodule(key, {
         long_axis_mm: Math.round(Math.max(a, b) * 10) / 10,
         short_axis_mm: Math.round(Math.min(a, b) * 10) / 10,
+        axes_voxel: axes,
+        slice: S.slice,
       });
     }
     drawBoxes();

@@ -1,0 +1,56 @@
+"""Demo chest CTs: the prior study is signed, only the current one awaits review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from medbrain.core.config import Settings
+from medbrain.demo.generator import demo_mrn
+from medbrain.demo.radiology_seed import DEMO_CTS, _uid, seed_radiology_demo
+from medbrain.store import migrate
+from medbrain.store import radiology as store
+from medbrain.store import radiology_review as review
+from medbrain.store.db import make_engine, make_session_factory
+from medbrain.store.models import Patient
+
+
+@pytest.fixture
+def sqlite_factory(tmp_path: Path) -> Iterator[tuple[sessionmaker[Session], str]]:
+    """Seeding is backend-neutral (the review tests cover PostgreSQL): SQLite only."""
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    try:
+        yield make_session_factory(engine), url
+    finally:
+        engine.dispose()
+
+
+def test_demo_prior_study_is_signed_and_the_current_awaits_review(
+    tmp_path: Path, sqlite_factory: tuple[sessionmaker[Session], str]
+) -> None:
+    session_factory, url = sqlite_factory
+    settings = Settings(home=tmp_path / "home", database_url=url)
+    with session_factory() as session, session.begin():  # only the patient with a prior
+        session.add(Patient(mrn=demo_mrn(1), name="演示", name_pinyin="yan shi", sex="male"))
+    with session_factory() as session, session.begin():
+        assert seed_radiology_demo(session, settings) == 2
+    prior, current = (_uid(ct.uid_seed, "study") for ct in DEMO_CTS if ct.patient_index == 1)
+    with session_factory() as session:
+        rows = {r.study_uid: r for r in store.worklist(session)}
+        assert set(rows) == {prior, current}
+        assert (rows[prior].status, rows[current].status) == ("signed", "ready")
+        assert next(iter(rows)) == current  # awaiting review comes first
+        ctx = review.load_context(session, prior)
+        report = review.latest_report(session, ctx.study.id)
+        assert report is not None and report.status == "signed"
+        assert report.signed_by == "radiologist" and report.signed_at is not None
+        assert report.signed_at.year == ctx.study.started_at.year  # dated with the study
+        assert rows[prior].lung_rads == report.lung_rads["category"]
+        assert review.latest_report(session, rows[current].study_id) is None
+        assert session.scalar(select(Patient.id).where(Patient.mrn == demo_mrn(2))) is None
