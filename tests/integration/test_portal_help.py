@@ -16,7 +16,16 @@ from medbrain.api.app import create_app
 from medbrain.api.security import hash_password, issue_token
 from medbrain.core.config import Settings
 from medbrain.store.institution_models import InstitutionLoad
-from medbrain.store.models import AuditEntry, DocumentVersion, Observation, Patient, User
+from medbrain.store.models import (
+    AuditEntry,
+    DocumentVersion,
+    ImagingStudy,
+    Observation,
+    Patient,
+    User,
+)
+from medbrain.store.radiology_models import CtAnalysis
+from medbrain.store.radiology_review_models import RadiologyReport
 from medbrain.triage.where import institutions_with
 
 ROLES = ("doctor", "patient", "admin", "nurse")
@@ -135,7 +144,7 @@ def test_own_lab_results_explained_and_navigation_answered(world: World) -> None
     world.login("doctor")
     assert c.get("/portal/reports").status_code == 403
     reads = [d for a, r, d in world.actions() if a == "assistant.reports"]
-    assert reads == [{"explained": 2, "emergency": True}]
+    assert reads == [{"explained": 2, "emergency": True, "imaging": 0}]
 
 
 def test_live_load_update_is_admin_only_audited_and_changes_the_ranking(world: World) -> None:
@@ -263,3 +272,52 @@ def test_hospital_navigation_file_overrides_the_demo_directory(world: World) -> 
     (home / "triage" / "navigation.yaml").write_text("places: [1, 2", encoding="utf-8")
     broken = world.client.get("/portal/assistant", params={"q": "抽血在几楼?"})
     assert broken.status_code == 500 and "navigation.yaml" in broken.text  # names the file
+
+
+def test_only_signed_chest_ct_reports_are_explained_to_the_patient(world: World) -> None:
+    with world.factory() as session, session.begin():
+        studies = []
+        for n, status in enumerate(("signed", "draft")):
+            study = ImagingStudy(
+                study_uid=f"1.2.826.0.1.3680043.10.{n}",
+                patient_id=world.patient_id,
+                modality="CT",
+                started_at=datetime(2026, 3, 1 + n, tzinfo=UTC),
+            )
+            session.add(study)
+            session.flush()
+            analysis = CtAnalysis(
+                study_id=study.id, series_uid=f"1.2.3.{n}", detector_version="test", result={}
+            )
+            session.add(analysis)
+            session.flush()
+            session.add(
+                RadiologyReport(
+                    study_id=study.id,
+                    analysis_id=analysis.id,
+                    version=1,
+                    status=status,
+                    lung_rads={"category": "4A" if status == "signed" else "4B"},
+                    nodules=[
+                        {"mean_diameter_mm": 9.2, "decision": "accepted"},
+                        {"mean_diameter_mm": 21.0, "decision": "rejected"},  # not counted
+                    ],
+                    created_by="r",
+                    updated_by="r",
+                    signed_by="r" if status == "signed" else None,
+                    signed_at=datetime(2026, 3, 2, tzinfo=UTC) if status == "signed" else None,
+                )
+            )
+            studies.append(study.study_uid)
+    world.login("patient")
+    page = world.client.get("/portal/reports")
+    assert page.status_code == 200
+    assert 'id="imaging-explain"' in page.text
+    assert (
+        f'data-study="{studies[0]}"' in page.text and f'data-study="{studies[1]}"' not in page.text
+    )
+    assert 'data-category="4A"' in page.text and "3个月后复查低剂量CT" in page.text
+    assert "1 个肺结节,最大约 9.2 毫米" in page.text  # the rejected 21 mm one is not counted
+    assert "不是诊断" in page.text
+    english = world.client.get("/portal/reports", params={"lang": "en"})
+    assert "Low-dose CT in 3 months" in english.text

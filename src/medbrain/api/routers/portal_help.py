@@ -28,6 +28,13 @@ from medbrain.core.i18n import t
 from medbrain.knowledge.overrides import read_hospital_file
 from medbrain.store import models as m
 from medbrain.store import triage_ed as triage_store
+from medbrain.store.radiology_review_models import RadiologyReport
+from medbrain.triage.imaging_reports import (
+    ImagingReportKnowledge,
+    default_imaging_knowledge,
+    explain_chest_ct,
+    imaging_knowledge_with,
+)
 from medbrain.triage.navigation import (
     NavigationKnowledge,
     default_navigation,
@@ -156,6 +163,37 @@ def report_items(
     return [{**e.to_dict(), "distance": distance_text(e, lang)} for e in items]
 
 
+def imaging_knowledge_for(request: Request) -> ImagingReportKnowledge:
+    """The shipped texts merged with the hospital's ``MEDBRAIN_HOME/triage/imaging_reports.yaml``."""
+    override = read_hospital_file(
+        request.app.state.settings.home / "triage" / "imaging_reports.yaml"
+    )
+    return default_imaging_knowledge() if override is None else imaging_knowledge_with(override)
+
+
+def imaging_items(
+    request: Request, session: Session, patient: m.Patient, lang: str
+) -> list[dict[str, Any]]:
+    """The patient's signed chest CT reports, newest first, each explained in plain language."""
+    rows = session.execute(
+        select(RadiologyReport, m.ImagingStudy)
+        .join(m.ImagingStudy, m.ImagingStudy.id == RadiologyReport.study_id)
+        .where(m.ImagingStudy.patient_id == patient.id, RadiologyReport.status == "signed")
+        .order_by(RadiologyReport.signed_at.desc(), RadiologyReport.version.desc())
+    )
+    knowledge = imaging_knowledge_for(request)
+    latest: dict[int, dict[str, Any]] = {}
+    for report, study in rows:
+        if study.id in latest:
+            continue  # the newest signed version of each study only
+        when = study.started_at.date().isoformat() if study.started_at else ""
+        explanation = explain_chest_ct(
+            report.lung_rads, report.nodules, knowledge, study_date=when, lang=lang
+        )
+        latest[study.id] = {**explanation.to_dict(), "study_uid": study.study_uid}
+    return list(latest.values())
+
+
 @router.get("/portal/reports")
 def reports_page(
     request: Request, user: PatientUser, session: ReadSessionDep, lang: LangDep
@@ -163,18 +201,24 @@ def reports_page(
     """The patient's own lab results in plain language (never a diagnosis)."""
     patient = _own_patient(session, user, lang)
     items = report_items(request, session, patient, lang)
+    imaging = imaging_items(request, session, patient, lang)
     emergency = any(i["level"] == "emergency" for i in items)
     audit_read(
         request,
         user,
         "assistant.reports",
         f"Patient/{patient.id}",
-        {"explained": len(items), "emergency": emergency},
+        {"explained": len(items), "emergency": emergency, "imaging": len(imaging)},
     )
     return render(
         request,
         "portal/reports.html",
-        {"patient": patient, "reports": items, "report_emergency": emergency},
+        {
+            "patient": patient,
+            "reports": items,
+            "report_emergency": emergency,
+            "imaging": imaging,
+        },
         lang=lang,
         user=user,
     )
