@@ -846,6 +846,16 @@ def dicom_listen(
 # -- hospital operations (issue 11) -----------------------------------------------------------
 
 OPS_DEMO_END = "2026-11-19"
+# Options shared by `ops forecast` and `ops backtest`.
+OpsSourceArg = Annotated[
+    str | None, typer.Argument(help="CSV day,department,outpatient_visits, or -")
+]
+HorizonOpt = Annotated[int, typer.Option(help="Days ahead, 1-14")]
+ForecastModelOpt = Annotated[str, typer.Option(help="ets (default) | mstl")]
+DepartmentOpt = Annotated[list[str] | None, typer.Option(help="Only this department (repeatable)")]
+OpsDbOpt = Annotated[bool, typer.Option("--db", help="Read the instance store")]
+OpsSeedOpt = Annotated[int, typer.Option(help="Synthetic hospital seed")]
+OpsEndOpt = Annotated[str, typer.Option(help="Last day of the synthetic history")]
 
 
 def _ops_series(
@@ -910,17 +920,13 @@ def _ops_series(
 @ops_app.command("forecast")
 @handle_errors
 def ops_forecast(
-    source: Annotated[
-        str | None, typer.Argument(help="CSV day,department,outpatient_visits, or -")
-    ] = None,
-    horizon: Annotated[int, typer.Option(help="Days ahead, 1-14")] = 14,
-    model: Annotated[str, typer.Option(help="ets (default) | mstl")] = "ets",
-    department: Annotated[
-        list[str] | None, typer.Option(help="Only this department (repeatable)")
-    ] = None,
-    db: Annotated[bool, typer.Option("--db", help="Read the instance store")] = False,
-    seed: Annotated[int, typer.Option(help="Synthetic hospital seed")] = 2026,
-    end: Annotated[str, typer.Option(help="Last day of the synthetic history")] = OPS_DEMO_END,
+    source: OpsSourceArg = None,
+    horizon: HorizonOpt = 14,
+    model: ForecastModelOpt = "ets",
+    department: DepartmentOpt = None,
+    db: OpsDbOpt = False,
+    seed: OpsSeedOpt = 2026,
+    end: OpsEndOpt = OPS_DEMO_END,
     as_json: JsonOpt = False,
 ) -> None:
     """Outpatient forecasts per department with 80 %/95 % prediction intervals."""
@@ -954,19 +960,15 @@ def ops_forecast(
 @ops_app.command("backtest")
 @handle_errors
 def ops_backtest(
-    source: Annotated[
-        str | None, typer.Argument(help="CSV day,department,outpatient_visits, or -")
-    ] = None,
-    horizon: Annotated[int, typer.Option(help="Days ahead, 1-14")] = 14,
+    source: OpsSourceArg = None,
+    horizon: HorizonOpt = 14,
     origins: Annotated[int, typer.Option(help="Rolling origins per department")] = 6,
     step: Annotated[int, typer.Option(help="Days between origins")] = 14,
-    model: Annotated[str, typer.Option(help="ets (default) | mstl")] = "ets",
-    department: Annotated[
-        list[str] | None, typer.Option(help="Only this department (repeatable)")
-    ] = None,
-    db: Annotated[bool, typer.Option("--db", help="Read the instance store")] = False,
-    seed: Annotated[int, typer.Option(help="Synthetic hospital seed")] = 2026,
-    end: Annotated[str, typer.Option(help="Last day of the synthetic history")] = OPS_DEMO_END,
+    model: ForecastModelOpt = "ets",
+    department: DepartmentOpt = None,
+    db: OpsDbOpt = False,
+    seed: OpsSeedOpt = 2026,
+    end: OpsEndOpt = OPS_DEMO_END,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin backtest: MAPE and sMAPE per department next to seasonal naive (weekly)."""
