@@ -39,6 +39,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -417,30 +418,33 @@ def dashboard_page(
 # -- rule editor -----------------------------------------------------------------------------
 
 
-def _form(
-    rule_id: str,
-    when: str,
-    category: str,
-    severity: str,
-    deduction: str,
-    message_zh: str,
-    message_en: str,
-    source: str,
-) -> wf.RuleForm:
-    try:
-        points = float(deduction)
-    except ValueError:
-        raise InputError("rule", "deduction", "must be a number") from None
-    return wf.RuleForm(
-        rule_id=rule_id,
-        when=when,
-        category=category,
-        severity=severity,
-        deduction=points,
-        message_zh=message_zh,
-        message_en=message_en,
-        source=source,
-    )
+class RuleFormIn(BaseModel):
+    """The rule editor's form fields, as typed (validated by :func:`wf.validate_rule`)."""
+
+    rule_id: str = Field("", max_length=4000)
+    when: str = Field("", max_length=4000)
+    category: str = Field("content", max_length=4000)
+    severity: str = Field("warning", max_length=4000)
+    deduction: str = Field("1", max_length=4000)
+    message_zh: str = Field("", max_length=4000)
+    message_en: str = Field("", max_length=4000)
+    source: str = Field("", max_length=4000)
+
+    def rule_form(self) -> wf.RuleForm:
+        try:
+            points = float(self.deduction)
+        except ValueError:
+            raise InputError("rule", "deduction", "must be a number") from None
+        return wf.RuleForm(
+            rule_id=self.rule_id,
+            when=self.when,
+            category=self.category,
+            severity=self.severity,
+            deduction=points,
+            message_zh=self.message_zh,
+            message_en=self.message_en,
+            source=self.source,
+        )
 
 
 def _rules_page(
@@ -512,40 +516,18 @@ def rules_page(
     return _rules_page(request, session, user, lang, values=values)
 
 
-FormStr = Annotated[str, Form(max_length=4000)]
-
-
 @router.post("/qc/rules/validate")
 def rules_validate(
     request: Request,
     user: OfficerUser,
     session: ReadSessionDep,
     lang: LangDep,
-    rule_id: FormStr = "",
-    when: FormStr = "",
-    category: FormStr = "content",
-    severity: FormStr = "warning",
-    deduction: FormStr = "1",
-    message_zh: FormStr = "",
-    message_en: FormStr = "",
-    source: FormStr = "",
+    fields: Annotated[RuleFormIn, Form()],
 ) -> Response:
     """Validate the form and run the rule on sample records, without saving anything."""
-    values = dict(
-        rule_id=rule_id,
-        when=when,
-        category=category,
-        severity=severity,
-        deduction=deduction,
-        message_zh=message_zh,
-        message_en=message_en,
-        source=source,
-    )
+    values = fields.model_dump()
     try:
-        row = wf.validate_rule(
-            _form(rule_id, when, category, severity, deduction, message_zh, message_en, source),
-            lang,
-        )
+        row = wf.validate_rule(fields.rule_form(), lang)
         results = wf.run_rule_on_samples(row, wf.sample_records(), lang)
     except InputError as exc:
         return _rules_page(
@@ -554,7 +536,7 @@ def rules_validate(
             user,
             lang,
             values=values,
-            error=_error_view(exc, when),
+            error=_error_view(exc, fields.when),
             status_code=422,
         )
     return _rules_page(
@@ -568,28 +550,12 @@ def rules_save(
     user: OfficerUser,
     session: SessionDep,
     lang: LangDep,
-    rule_id: FormStr = "",
-    when: FormStr = "",
-    category: FormStr = "content",
-    severity: FormStr = "warning",
-    deduction: FormStr = "1",
-    message_zh: FormStr = "",
-    message_en: FormStr = "",
-    source: FormStr = "",
+    fields: Annotated[RuleFormIn, Form()],
 ) -> Response:
     """Save (validated; a saved edit is disabled until it has been tested again)."""
-    values = dict(
-        rule_id=rule_id,
-        when=when,
-        category=category,
-        severity=severity,
-        deduction=deduction,
-        message_zh=message_zh,
-        message_en=message_en,
-        source=source,
-    )
+    values = fields.model_dump()
     try:
-        form = _form(rule_id, when, category, severity, deduction, message_zh, message_en, source)
+        form = fields.rule_form()
         wf.save_rule(session, form, _actor(user), _now(), lang)
     except InputError as exc:
         session.rollback()
@@ -599,7 +565,7 @@ def rules_save(
             user,
             lang,
             values=values,
-            error=_error_view(exc, when),
+            error=_error_view(exc, fields.when),
             status_code=422,
         )
     return redirect(request, f"/qc/rules?edit={form.rule_id.strip()}")
