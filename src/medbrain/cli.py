@@ -279,14 +279,62 @@ def rx_review(
     typer.echo(f"verdict: {result.verdict}")
 
 
+StoreOpt = Annotated[
+    bool, typer.Option("--store", help="Run over the store for --from/--to; keep the results")
+]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), --store")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), --store")]
+
+
+def _stored_batch(
+    kind: str,
+    period_from: str | None,
+    period_to: str | None,
+    engine: str,
+    workers: int | None,
+    chunk_size: int | None,
+    ray_address: str | None,
+    lang: str,
+    overrides: str | None,
+    out: str | None,
+    as_json: bool,
+) -> None:
+    """``rx|qc batch --store``: a stored run with progress (medbrain.store.batch_runs)."""
+    from medbrain.store import batch_runs
+
+    def progress(done: int, total: int) -> None:
+        if not as_json:
+            typer.echo(f"\r{done}/{total}", nl=False, err=True)
+
+    view = batch_runs.run_from_cli(
+        Settings.from_env(), kind, period_from, period_to, engine=engine, workers=workers,
+        chunk_size=chunk_size, ray_address=ray_address, lang=lang, overrides=overrides, out=out,
+        progress=progress,
+    )  # fmt: skip
+    if as_json:
+        print_json(view)
+        return
+    summary = view["summary"] or {}
+    typer.echo("", err=True)
+    typer.echo(
+        f"batch run {view['id']} ({kind}, {view['from']}..{view['to']}): {view['done']} items, "
+        f"{view['flagged']} flagged, {view['errors']} errors in {summary.get('seconds')} s "
+        f"({summary.get('per_second')}/s, engine={summary.get('engine')}, "
+        f"workers={summary.get('workers')})" + (f" -> {view['out']}" if view["out"] else "")
+    )
+
+
 @rx_app.command("batch")
 @handle_errors
 def rx_batch(
     source: Annotated[
-        str,
+        str | None,
         typer.Argument(help="Directory of .json/.jsonl, a .jsonl or .json file, or 'store'"),
-    ],
-    out: Annotated[str, typer.Option("--out", help="Report file: .csv or .xlsx")],
+    ] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Report file: .csv or .xlsx")] = None,
+    store: StoreOpt = False,
+    period_from: FromOpt = None,
+    period_to: ToOpt = None,
     engine: Annotated[
         str, typer.Option("--engine", help="process (default), single or ray")
     ] = "process",
@@ -310,6 +358,13 @@ def rx_batch(
     from medbrain.store import rx_batch
 
     check_lang(lang)
+    if store:
+        _stored_batch("rx", period_from, period_to, engine, workers, chunk_size, ray_address,
+                      lang, overrides, out, as_json)  # fmt: skip
+        return
+    if source is None or out is None:
+        raise InputError("rx batch", "SOURCE" if source is None else "--out",
+                         "give SOURCE and --out, or --store --from --to")  # fmt: skip
     target = Path(out)
     rx_batch.check_output(target)
     if source == "store":
@@ -505,8 +560,21 @@ def qc_check(
 @qc_app.command("batch")
 @handle_errors
 def qc_batch(
-    directory: Annotated[str, typer.Argument(help="Directory of RECORD dirs and/or .json records")],
-    out: Annotated[str, typer.Option("--out", help="Report file (.csv), one row per stay")],
+    directory: Annotated[
+        str | None, typer.Argument(help="Directory of RECORD dirs and/or .json records")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", help="Report file (.csv), one row per stay")
+    ] = None,
+    store: StoreOpt = False,
+    period_from: FromOpt = None,
+    period_to: ToOpt = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="process (default), single or ray")
+    ] = "process",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", help="Processes (default: CPU count)")
     ] = None,
@@ -524,6 +592,13 @@ def qc_batch(
     from medbrain.qc import batch
 
     check_lang(lang)
+    if store:
+        _stored_batch("qc", period_from, period_to, engine, workers, chunk_size, ray_address,
+                      lang, overrides, out, as_json)  # fmt: skip
+        return
+    if directory is None or out is None:
+        raise InputError("qc batch", "DIRECTORY" if directory is None else "--out",
+                         "give DIRECTORY and --out, or --store --from --to")  # fmt: skip
     target = Path(out)
     batch.check_output(target)
     if overrides is not None and not Path(overrides).is_file():
@@ -541,7 +616,13 @@ def qc_batch(
         overrides=overrides,
     )
     result = batch.run_batch(
-        paths, options, workers=workers, chunk_size=chunk_size, progress=progress
+        paths,
+        options,
+        workers=workers,
+        chunk_size=chunk_size,
+        progress=progress,
+        engine=engine,
+        ray_address=ray_address,
     )
     batch.write_csv(result, target)
     summary = result.summary()
@@ -756,8 +837,34 @@ def ct_detect(
         float | None,
         typer.Option("--interval-days", help="Days since the prior (default: study dates)"),
     ] = None,
+    guideline: Annotated[
+        str | None,
+        typer.Option(
+            "--guideline",
+            help="lungrads|fleischner|china2021 first in the report (MEDBRAIN_CT_GUIDELINE)",
+        ),
+    ] = None,
+    detector: Annotated[
+        str, typer.Option("--detector", help="classical|dl|ensemble (dl needs --weights)")
+    ] = "classical",
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="MONAI RetinaNet weights (MEDBRAIN_CT_DL_WEIGHTS)"),
+    ] = None,
+    age: Annotated[float | None, typer.Option("--age", help="Age, years (Brock)")] = None,
+    sex: Annotated[str | None, typer.Option("--sex", help="male or female (Brock)")] = None,
+    family_history: Annotated[
+        bool | None,
+        typer.Option("--family-history/--no-family-history", help="Lung cancer in family"),
+    ] = None,
+    emphysema: Annotated[
+        bool | None, typer.Option("--emphysema/--no-emphysema", help="Emphysema (Brock)")
+    ] = None,
 ) -> None:
     """Find, measure and grade lung nodules; draft the report (DESIGN.md §3).
+
+    --guideline picks the rule set listed first (china2021 adds a ``china`` block); with
+    --age, --sex, --(no-)family-history and --(no-)emphysema a ``brock`` block is added.
 
     With --prior or --prior-result, adds a ``followup`` block (new / grown / stable / resolved,
     volume doubling time) and uses growth in the Lung-RADS category.
@@ -765,10 +872,20 @@ def ct_detect(
     import time
 
     from medbrain.imaging import load_series
+    from medbrain.imaging.guidelines import apply_guideline, brock_patient, check_guideline
     from medbrain.imaging.interval import add_followup, read_prior_result, study_info
-    from medbrain.imaging.pipeline import DetectOptions, detect_series
+    from medbrain.imaging.monai_detector import make_detector
+    from medbrain.imaging.pipeline import (
+        DetectOptions,
+        default_detector,
+        default_weights,
+        detect_series,
+    )
 
     check_lang(lang)
+    settings = Settings.from_env()
+    chosen = check_guideline(guideline or settings.ct_guideline, "--guideline")
+    patient = brock_patient(age, sex, family_history, emphysema)
     if risk not in ("low", "high"):
         raise InputError("--risk", "risk", f"must be low or high, got {risk!r}")
     if prior is not None and prior_result is not None:
@@ -779,15 +896,22 @@ def ct_detect(
     prior_doc, prior_info = read_prior_result(prior_result) if prior_result else (None, None)
     started = time.perf_counter()
     loaded = load_series(series)
-    options = DetectOptions(lang=lang, risk=risk)
+    det, det_threshold = make_detector(
+        detector,
+        weights or settings.ct_dl_weights,
+        loaded.direction,
+        default_detector(),
+        default_weights().threshold,
+    )
+    options = DetectOptions(lang=lang, risk=risk, threshold=det_threshold)
     if prior is not None:
         try:
             prior_series = load_series(prior)
-            prior_doc = detect_series(prior_series, options)
+            prior_doc = detect_series(prior_series, options, det)
         except InputError as exc:
             raise InputError(exc.source, exc.field, f"prior study: {exc.problem}") from None
         prior_info = study_info(prior, prior_series)
-    result = detect_series(loaded, options)
+    result = detect_series(loaded, options, det)
     current_info = study_info(series, loaded)
     result["study"] = current_info.to_dict()
     if prior_doc is not None:
@@ -801,6 +925,7 @@ def ct_detect(
             interval_days=interval_days,
             lang=lang,
         )
+    result = apply_guideline(result, guideline=chosen, risk=risk, lang=lang, patient=patient)
     result["seconds"] = round(time.perf_counter() - started, 3)
     if as_json:
         print_json(result)

@@ -151,13 +151,30 @@ def main() -> None:
     hand = ROOT / "tests" / "fixtures" / "qc" / "hand"
     ok = 0
     folders = sorted(p for p in hand.iterdir() if p.is_dir())
+    counts = {c: [0, 0, 0] for c in CATEGORIES}  # true positive, false positive, false negative
+    clean_hand = clean_hand_dirty = 0
     for folder in folders:
         expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
         report = check_record(read_record_dir(folder), registry, stage=expected["stage"])
         got = sorted({f.category for f in report.defects})
         queued = {f.category for f in report.needs_review}
         ok += got == sorted(expected["categories"]) and queued <= set(expected.get("review", []))
+        wanted = set(expected["categories"])
+        for category in CATEGORIES:
+            counts[category][0] += category in wanted and category in got
+            counts[category][1] += category not in wanted and category in got
+            counts[category][2] += category in wanted and category not in got
+        if not wanted:
+            clean_hand += 1
+            clean_hand_dirty += bool(got)
     print(f"hand-written records with exactly the expected categories: {ok}/{len(folders)}")
+    print("per-category accuracy, hand-written records (defects, record level):")
+    for category, (tp, fp, fn) in counts.items():
+        if tp + fp + fn:
+            precision = tp / (tp + fp) if tp + fp else float("nan")
+            recall = tp / (tp + fn) if tp + fn else float("nan")
+            print(f"  {category:18s} {precision:9.3f} {recall:7.3f} {tp + fn:7d}")
+    print(f"  clean hand-written records with any defect: {clean_hand_dirty}/{clean_hand}")
 
 
 def bench_scan(inpatients: int, seed: int) -> None:

@@ -19,6 +19,7 @@ from medbrain.rx import load_rx_knowledge
 from medbrain.rx.batch import COLUMNS, review_chunk
 from medbrain.store import rx_batch
 from tests.integration.test_rx_review_loop import _add_prescription
+from tests.support.ray import local_ray  # noqa: F401  (fixture)
 from tests.unit.rx.casebook import load_cases, prescription_of
 
 BAD_DOSE: dict[str, Any] = {
@@ -115,8 +116,8 @@ def _empty_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.usefixtures("local_ray")  # one local Ray per test session (tests/support/ray.py)
 def test_ray_runner_on_a_local_ray_matches_the_single_process() -> None:
-    pytest.importorskip("ray", reason="the dev extra installs ray (medbrain[ray])")
     docs = [(f"rx{n}", d) for n, d in enumerate(_docs(80))]
     on_ray = rx_batch.run_batch(docs, engine="ray", workers=2, chunk_size=20)
     single = rx_batch.run_batch(docs, engine="single")

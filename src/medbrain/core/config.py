@@ -67,6 +67,9 @@ class Settings:
     qc_precision_threshold: float = 0.8  # QC dashboard: rules below this precision are flagged
     # pharmacists (usernames) who may change prescription-review rules besides admins (issue 6)
     rx_rule_editors: tuple[str, ...] = ("pharmacist",)
+    # CT nodules (issue 4): DL detector weights file; default guideline lungrads|fleischner|china2021
+    ct_dl_weights: str | None = None
+    ct_guideline: str = "lungrads"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -126,6 +129,8 @@ class Settings:
             pacs_ae=os.environ.get("MEDBRAIN_PACS_AE") or None,
             pacs_host=os.environ.get("MEDBRAIN_PACS_HOST") or None,
             pacs_port=_env_int("MEDBRAIN_PACS_PORT", 0) or None,
+            ct_dl_weights=os.environ.get("MEDBRAIN_CT_DL_WEIGHTS") or None,
+            ct_guideline=os.environ.get("MEDBRAIN_CT_GUIDELINE") or "lungrads",
             rx_rule_editors=tuple(
                 name.strip()
                 for name in os.environ.get("MEDBRAIN_RX_RULE_EDITORS", "pharmacist").split(",")

@@ -63,9 +63,12 @@ from medbrain.insurance.pipeline import insurance_knowledge
 from medbrain.interop.fhir.importer import import_bundle
 from medbrain.store import models as m
 from medbrain.store.alert_tracking import seed_demo_tracked_alerts
+from medbrain.store.batch_runs import seed_demo_batch_runs
 from medbrain.store.insurance import seed_insurance_demo
 from medbrain.store.ops import seed_demo_ops
+from medbrain.store.qc_proposals import seed_demo_proposals
 from medbrain.store.qc_workflow import seed_demo_qc
+from medbrain.store.rx_stewardship import seed_demo_stewardship
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,9 @@ def _seed_workflows(session: Session, anchor: datetime) -> None:
     seed_demo_ops(session, anchor)  # 3 years of department-day history, consumables (issue 11)
     seed_demo_tracked_alerts(session)  # critical values to acknowledge on /alerts/my (issue 10)
     seed_demo_qc(session)  # QC notices and dashboard runs for the inpatient stays (issue 7)
+    seed_demo_proposals(session, anchor)  # manual QC findings and mined rules (issue 7)
+    seed_demo_batch_runs(session, anchor)  # stored batch runs: /rx/batch, /qc/batch (6, 7)
+    seed_demo_stewardship(session)  # doses given and culture samples for /rx/stewardship (issue 6)
 
 
 def demo_present(session: Session) -> bool:

@@ -1,9 +1,9 @@
 """Brock (PanCan) probability of malignancy for one nodule, when the patient data are known.
 
 Coefficients live in ``knowledge/imaging/brock_2013.yaml`` (full model without spiculation,
-because this engine does not assess spiculation). Upper-lobe location needs lobes, which the
-engine does not segment: the caller passes ``upper_lobe`` explicitly (``None`` = unknown, and
-then no probability is given rather than a guess).
+because this engine does not assess spiculation). Upper-lobe location comes from the lobes
+fitted by :mod:`medbrain.imaging.lobes` (RUL/LUL); ``upper_lobe=None`` (lobe unknown) gives no
+probability rather than a guess. :func:`brock_for_nodules` builds the ``ct detect`` block.
 
 References
 ----------
@@ -78,3 +78,67 @@ def brock_probability(x: BrockInput) -> float | None:
     }
     logit = float(table["intercept"]) + sum(c[k] * terms[k] for k in TERMS)
     return 1.0 / (1.0 + math.exp(-logit))
+
+
+# --- per-exam Brock block for `ct detect` (helper ct-lobes) ---
+
+UPPER_LOBES = frozenset({"RUL", "LUL"})
+
+
+@dataclass(frozen=True, slots=True)
+class BrockPatient:
+    """Patient data the Brock model needs besides the nodules."""
+
+    age_years: float
+    female: bool
+    family_history_lung_cancer: bool
+    emphysema: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "age_years": self.age_years,
+            "sex": "female" if self.female else "male",
+            "family_history_lung_cancer": self.family_history_lung_cancer,
+            "emphysema": self.emphysema,
+        }
+
+
+def brock_for_nodules(nodules: list[dict[str, Any]], patient: BrockPatient) -> dict[str, Any]:
+    """Brock probability per listed nodule (contract dicts: ``type``, ``mean_diameter_mm``,
+    ``lobe``). Upper lobe = RUL or LUL; a nodule without a lobe gets ``None`` and a reason.
+    The nodule count is the number of nodules listed (PanCan counts all nodules)."""
+    table = brock_table()
+    rows: list[dict[str, Any]] = []
+    for n in nodules:
+        lobe = n.get("lobe")
+        upper = None if lobe is None else lobe in UPPER_LOBES
+        p = brock_probability(
+            BrockInput(
+                age_years=patient.age_years,
+                female=patient.female,
+                family_history_lung_cancer=patient.family_history_lung_cancer,
+                emphysema=patient.emphysema,
+                mean_diameter_mm=float(n["mean_diameter_mm"]),
+                type=str(n["type"]),
+                nodule_count=len(nodules),
+                upper_lobe=upper,
+            )
+        )
+        reason = None
+        if p is None:
+            reason = "calcified" if n["type"] == "calcified" else "lobe"
+        rows.append(
+            {
+                "id": n["id"],
+                "probability": None if p is None else round(p, 4),
+                "upper_lobe": upper,
+                "reason": reason,
+            }
+        )
+    return {
+        "model": "PanCan full model without spiculation (McWilliams 2013)",
+        "patient": patient.to_dict(),
+        "nodules": rows,
+        "source": str(table["source"]).strip(),
+        "needs_review": bool(table.get("needs_review", True)),
+    }

@@ -1,10 +1,21 @@
 """Nodule detection behind one :class:`Detector` interface; the classical CPU detector.
 
-:class:`ClassicalDetector`: multi-scale scale-normalised 3D Laplacian-of-Gaussian blob
-enhancement inside the lung mask, local maxima as candidates, Hessian eigenvalue blobness at
-the selected scale (round nodules: three large negative eigenvalues; vessels: one near zero),
-per-candidate segmentation, and a logistic false-positive classifier on shape, intensity and
-context features whose weights live in ``knowledge/imaging/detector_classical.yaml``.
+:class:`ClassicalDetector`:
+
+1. **Candidates** from a two-level scale space: scale-normalised difference-of-Gaussians
+   (a LoG approximation, Lindeberg 1998) at 0.8-1.7 mm on the working grid and 2-8 mm on a
+   grid twice as coarse (a pyramid keeps a full scan within seconds), local maxima inside the
+   lung. The chest wall and mediastinum read as lung, so the pleura gives no edge.
+2. **Vessel suppression**: the Hessian of the Gaussian-smoothed image at each maximum's scale;
+   bright blobs have three large negative eigenvalues, vessel segments one near zero
+   (tubular) and walls two near zero (plate). Clearly tubular or plate-like maxima are
+   dropped before the costlier steps (Li et al. 2003; Frangi et al. 1998).
+3. **Features** per remaining candidate: its segmentation (size, elongation, attenuation,
+   sphericity), multi-scale responses, eigenvalue ratios, distance to the pleura and the
+   dense structures crossing a shell around it (vessels attached).
+4. **False-positive reduction** with a gradient-boosted tree ensemble stored as plain data in
+   ``knowledge/imaging/detector_classical.json`` (:class:`TreeEnsemble`; no pickle), fitted by
+   :mod:`medbrain.imaging.training` on training seeds only.
 
 A learned detector (e.g. a MONAI bundle) implements the same :class:`Detector` protocol.
 
@@ -14,12 +25,15 @@ Lindeberg T. Feature detection with automatic scale selection. IJCV 1998;30(2):7
 Li Q, Sone S, Doi K. Selective enhancement filters for nodules, vessels, and airway walls in
 two- and three-dimensional CT scans. Med Phys 2003;30(8):2040-2051.
 Frangi AF et al. Multiscale vessel enhancement filtering. MICCAI 1998:130-137.
+Friedman JH. Greedy function approximation: a gradient boosting machine. Ann Stat
+2001;29(5):1189-1232.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -30,14 +44,29 @@ from medbrain.imaging.measure import Measurement, measure_nodule
 
 FEATURES = (
     "log_response",
-    "blobness",
+    "scale_mm",
+    "response_ratio_finer",
+    "response_ratio_coarser",
+    "hess_l1_l3",
+    "hess_l2_l3",
+    "hess_l3",
     "elongation",
     "border_fraction",
     "log_diameter",
     "peak_hu",
     "mean_hu",
+    "hu_std",
     "size_ratio",
+    "fill_ratio",
+    "pleura_mm",
+    "shell_dense_frac",
+    "shell_branches",
+    "vessel_hu_ratio",
 )
+
+# scales (mm) of the Gaussians: level 0 on the working grid, level 1 on a grid twice coarser
+LEVEL0_SIGMAS = (0.65, 0.9, 1.25, 1.75)
+LEVEL1_SIGMAS = (1.75, 2.45, 3.4, 4.8, 6.7, 9.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +85,18 @@ def quadratic_expand(z: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.concatenate(cols, axis=1)
 
 
+class Scorer(Protocol):
+    """A false-positive classifier: probabilities for feature rows, and its threshold."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    def score_many(self, x: NDArray[np.float64]) -> NDArray[np.float64]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ClassifierWeights:
-    """Second-order logistic model on standardised features.
+    """Second-order logistic model on standardised features (kept for simple detectors).
 
     ``z0 = (f - base_mean) / base_std``; ``e = quadratic_expand(z0)``;
     ``p = 1 / (1 + exp(-(bias + sum(w * (e - mean) / std))))``.
@@ -72,14 +110,55 @@ class ClassifierWeights:
     base_mean: tuple[float, ...] = ()
     base_std: tuple[float, ...] = ()
 
-    def score(self, features: tuple[float, ...]) -> float:
-        f = np.asarray([features], dtype=np.float64)
+    def score_many(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        f = np.asarray(x, dtype=np.float64)
         if self.base_mean:
             f = quadratic_expand((f - np.asarray(self.base_mean)) / np.asarray(self.base_std))
-        z = self.bias + float(
-            (((f - np.asarray(self.mean)) / np.asarray(self.std)) @ np.asarray(self.weights))[0]
+        z = self.bias + ((f - np.asarray(self.mean)) / np.asarray(self.std)) @ np.asarray(
+            self.weights
         )
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0))), dtype=np.float64)
+
+    def score(self, features: tuple[float, ...]) -> float:
+        return float(self.score_many(np.asarray([features]))[0])
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEnsemble:
+    """Binary gradient-boosted regression trees as flat arrays (portable, no pickle).
+
+    Node ``i`` of the concatenated trees: a leaf when ``left[i] < 0`` (value ``value[i]``),
+    otherwise go to ``left[i]`` when ``x[feature[i]] <= threshold[i]`` else ``right[i]``.
+    ``roots`` are the root node of each tree; ``p = sigmoid(baseline + sum of leaf values)``.
+    """
+
+    baseline: float
+    roots: NDArray[np.int64]
+    feature: NDArray[np.int64]
+    threshold_value: NDArray[np.float64]
+    left: NDArray[np.int64]
+    right: NDArray[np.int64]
+    value: NDArray[np.float64]
+    threshold: float
+    depth: int = 32
+
+    def raw(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] == 0:
+            return np.zeros(0)
+        node = np.broadcast_to(self.roots, (x.shape[0], self.roots.size)).copy()
+        rows = np.arange(x.shape[0])[:, None]
+        for _ in range(self.depth):
+            inner = self.left[node] >= 0
+            if not inner.any():
+                break
+            go_left = x[rows, self.feature[node]] <= self.threshold_value[node]
+            step = np.where(go_left, self.left[node], self.right[node])
+            node = np.where(inner, step, node)
+        return np.asarray(self.baseline + self.value[node].sum(axis=1), dtype=np.float64)
+
+    def score_many(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(self.raw(x), -50.0, 50.0))))
 
 
 class Detector(Protocol):
@@ -98,104 +177,234 @@ class Detector(Protocol):
         ...
 
 
-def _log_stack(
-    image: NDArray[np.float32],
-    spacing_zyx: tuple[float, float, float],
-    sigmas_mm: tuple[float, ...],
-) -> tuple[NDArray[np.float32], NDArray[np.int8]]:
-    best = np.full(image.shape, -np.inf, dtype=np.float32)
-    arg = np.zeros(image.shape, dtype=np.int8)
-    mean_sp = float(np.mean(spacing_zyx))
-    for i, s in enumerate(sigmas_mm):
-        sig = [s / sp for sp in spacing_zyx]
-        norm = (s / mean_sp) ** 2  # derivatives are per voxel: normalise in voxel units
-        response = (-norm * ndimage.gaussian_laplace(image, sigma=sig)).astype(np.float32)
-        better = response > best
-        best[better] = response[better]
-        arg[better] = i
-    return best, arg
+@dataclass(frozen=True, slots=True)
+class Point:
+    """A scale-space maximum: centre (working grid), response, scale and Hessian eigenvalues."""
+
+    center: tuple[int, int, int]
+    response: float
+    sigma_mm: float
+    finer: float
+    coarser: float
+    eig: tuple[float, float, float]  # sorted by magnitude: |l1| <= |l2| <= |l3|
 
 
-def _blobness(
+def _block_mean(image: NDArray[np.float32], factors: tuple[int, int, int]) -> NDArray[np.float32]:
+    fz, fy, fx = factors
+    nz, ny, nx = (max(1, n // f) for n, f in zip(image.shape, factors, strict=True))
+    out = np.zeros((nz, ny, nx), dtype=np.float32)
+    for dz in range(fz):  # strided sums: one extra output-sized array, no big temporaries
+        for dy in range(fy):
+            for dx in range(fx):
+                out += image[dz : nz * fz : fz, dy : ny * fy : fy, dx : nx * fx : fx]
+    out *= np.float32(1.0 / (fz * fy * fx))
+    return out
+
+
+def _hessian_eigs(
+    g: NDArray[np.float32], p: tuple[int, int, int], spacing: tuple[float, float, float]
+) -> tuple[float, float, float]:
+    """Eigenvalues (mm^-2 scaled) of the Hessian of ``g`` at ``p`` by central differences."""
+    z, y, x = p
+    if any(c < 1 or c >= n - 1 for c, n in zip(p, g.shape, strict=True)):
+        return (0.0, 0.0, 0.0)
+    w = g[z - 1 : z + 2, y - 1 : y + 2, x - 1 : x + 2].astype(np.float64)
+    sz, sy, sx = spacing
+    c = w[1, 1, 1]
+    h = np.empty((3, 3))
+    h[0, 0] = (w[2, 1, 1] - 2 * c + w[0, 1, 1]) / sz**2
+    h[1, 1] = (w[1, 2, 1] - 2 * c + w[1, 0, 1]) / sy**2
+    h[2, 2] = (w[1, 1, 2] - 2 * c + w[1, 1, 0]) / sx**2
+    h[0, 1] = h[1, 0] = (w[2, 2, 1] - w[2, 0, 1] - w[0, 2, 1] + w[0, 0, 1]) / (4 * sz * sy)
+    h[0, 2] = h[2, 0] = (w[2, 1, 2] - w[2, 1, 0] - w[0, 1, 2] + w[0, 1, 0]) / (4 * sz * sx)
+    h[1, 2] = h[2, 1] = (w[1, 2, 2] - w[1, 2, 0] - w[1, 0, 2] + w[1, 0, 0]) / (4 * sy * sx)
+    ev = np.linalg.eigvalsh(h)
+    ev = ev[np.argsort(np.abs(ev))]
+    return (float(ev[0]), float(ev[1]), float(ev[2]))
+
+
+def _level_points(
     image: NDArray[np.float32],
-    center: tuple[int, int, int],
-    sigma_mm: float,
-    spacing_zyx: tuple[float, float, float],
-) -> float:
-    """|lambda_min| / |lambda_max| of the Hessian at ``center`` (1 = sphere, 0 = tube/plate)."""
-    half = [math.ceil(3 * sigma_mm / s) + 2 for s in spacing_zyx]
-    lo = [max(0, c - h) for c, h in zip(center, half, strict=True)]
-    hi = [min(n, c + h + 1) for c, n, h in zip(center, image.shape, half, strict=True)]
-    patch = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
-    if min(patch.shape) < 3:
-        return 0.0
-    sm = ndimage.gaussian_filter(patch, sigma=[sigma_mm / s for s in spacing_zyx])
-    grads = np.gradient(sm, *spacing_zyx)
-    c = tuple(v - a for v, a in zip(center, lo, strict=True))
-    hess = np.empty((3, 3))
-    for i in range(3):
-        second = np.gradient(grads[i], *spacing_zyx)
-        for j in range(3):
-            hess[i, j] = second[j][c]
-    ev = np.linalg.eigvalsh((hess + hess.T) / 2.0)
-    if ev.max() >= 0:  # not a bright blob in every direction
-        return 0.0
-    mags = np.sort(np.abs(ev))
-    return float(mags[0] / max(mags[-1], 1e-9))
+    mask: NDArray[np.bool_],
+    spacing: tuple[float, float, float],
+    sigmas: Sequence[float],
+    min_response: float,
+    limit: int,
+    per_scale: bool = True,
+) -> list[tuple[tuple[int, int, int], float, int, NDArray[np.float32], list[float]]]:
+    """Maxima of the normalised DoG stack on one level: (centre, response, scale index,
+    the smoothed image at that scale, the responses at every scale there)."""
+    gs = [
+        ndimage.gaussian_filter(image, sigma=[s / sp for sp in spacing], truncate=3.0)
+        for s in sigmas
+    ]
+    responses = []
+    for i in range(len(sigmas) - 1):
+        k = sigmas[i + 1] / sigmas[i]
+        responses.append((gs[i] - gs[i + 1]) / np.float32(k - 1.0))
+    out: list[tuple[tuple[int, int, int], float, int, NDArray[np.float32], list[float]]] = []
+    if not per_scale:  # maxima of the maximum over scales (one filter pass)
+        best = np.max(responses, axis=0)
+        arg = np.argmax(responses, axis=0)
+        peaks = (best == ndimage.maximum_filter(best, size=3)) & mask & (best > min_response)
+        idx = np.argwhere(peaks)
+        values = best[tuple(idx.T)]
+        for o in np.argsort(-values)[:limit]:
+            p = (int(idx[o][0]), int(idx[o][1]), int(idx[o][2]))
+            a = int(arg[p])
+            out.append((p, float(values[o]), a, gs[a], [float(rr[p]) for rr in responses]))
+        return out
+    for a, r in enumerate(responses):  # maxima in space at each scale (a faint blob beside a
+        # bright vessel keeps its own maximum at its own scale)
+        peaks = (r == ndimage.maximum_filter(r, size=3)) & mask & (r > min_response)
+        idx = np.argwhere(peaks)
+        if idx.size == 0:
+            continue
+        values = r[tuple(idx.T)]
+        if a + 1 < len(responses):  # not a maximum over scale: the coarser scale is stronger
+            values = np.where(responses[a + 1][tuple(idx.T)] > values, -1.0, values)
+        if a > 0:
+            values = np.where(responses[a - 1][tuple(idx.T)] > values, -1.0, values)
+        order = np.argsort(-values)[:limit]
+        for o in order:
+            if values[o] <= 0:
+                break
+            p = (int(idx[o][0]), int(idx[o][1]), int(idx[o][2]))
+            out.append((p, float(values[o]), a, gs[a], [float(rr[p]) for rr in responses]))
+    return out
+
+
+def _shell_features(
+    hu: NDArray[np.float32],
+    lung_mask: NDArray[np.bool_],
+    spacing: tuple[float, float, float],
+    center: tuple[float, float, float],
+    radius_mm: float,
+) -> tuple[float, float, float, float]:
+    """(HU std inside, dense fraction of a shell 1-3.5 mm outside, dense shell components,
+    mean HU of the dense shell relative to the nodule's) around a sphere of ``radius_mm``."""
+    outer = radius_mm + 3.5
+    half = [math.ceil(outer / s) + 1 for s in spacing]
+    c = [round(v) for v in center]
+    lo = [max(0, v - h) for v, h in zip(c, half, strict=True)]
+    hi = [min(n, v + h + 1) for v, n, h in zip(c, hu.shape, half, strict=True)]
+    sl = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    box = hu[sl]
+    lung = lung_mask[sl]
+    grids = np.ogrid[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
+    d2 = np.asarray(
+        sum(((g - cv) * s) ** 2 for g, cv, s in zip(grids, center, spacing, strict=True))
+    )
+    inside = d2 <= radius_mm**2
+    shell = (d2 >= (radius_mm + 1.0) ** 2) & (d2 <= outer**2) & lung
+    std = float(box[inside].std()) / 100.0 if inside.sum() > 1 else 0.0
+    if not shell.any():
+        return std, 0.0, 0.0, 0.0
+    dense = shell & (box > -500.0)
+    frac = float(dense.sum()) / float(shell.sum())
+    n = int(ndimage.label(dense, structure=np.ones((3, 3, 3)))[1]) if dense.any() else 0
+    inner_hu = float(box[inside].mean()) if inside.any() else -850.0
+    ratio = (float(box[dense].mean()) + 1000.0) / max(inner_hu + 1000.0, 50.0) if n else 0.0
+    return std, frac, float(min(n, 8)), min(ratio, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
 class ClassicalDetector:
-    """Multi-scale LoG candidates + Hessian blobness + logistic false-positive reduction."""
+    """Scale-space candidates + Hessian vessel suppression + tree-ensemble FP reduction."""
 
-    weights: ClassifierWeights
-    sigmas_mm: tuple[float, ...] = (1.0, 1.5, 2.25, 3.4, 5.0, 7.5)
-    min_response: float = 60.0
-    max_candidates: int = 150
-    name: str = "classical-log-hessian"
-    version: str = "1"
+    model: Scorer
+    min_response: float = 45.0
+    max_points: int = 300
+    max_candidates: int = 200
+    name: str = "classical-dog-hessian-gbt"
+    version: str = "4"
+    level0_sigmas: tuple[float, ...] = field(default=LEVEL0_SIGMAS)
+    level1_sigmas: tuple[float, ...] = field(default=LEVEL1_SIGMAS)
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
 
     def candidate_points(
         self,
         hu: NDArray[np.float32],
         lung_mask: NDArray[np.bool_],
         spacing_zyx: tuple[float, float, float],
-    ) -> list[tuple[tuple[int, int, int], float, float]]:
-        """Local maxima of the LoG stack: ``(center_zyx, response, sigma_mm)``, strongest first."""
+    ) -> list[Point]:
+        """Scale-space maxima that are not clearly tubular or plate-like, strongest first."""
         found = ndimage.find_objects(lung_mask.astype(np.uint8))
         if not found or found[0] is None:
             return []
-        pad = [math.ceil(2 * max(self.sigmas_mm) / s) for s in spacing_zyx]
+        pad = [math.ceil(2.5 * max(self.level1_sigmas) / s) for s in spacing_zyx]
         bbox = tuple(
             slice(max(0, b.start - p), min(n, b.stop + p))
             for b, p, n in zip(found[0], pad, hu.shape, strict=True)
         )
+        offset = tuple(b.start for b in bbox)
         crop = np.clip(hu[bbox], -1000.0, 100.0).astype(np.float32)
-        # chest wall, mediastinum and the one-voxel partial-volume pleural rim read as lung:
-        # no edge and no bright shell at the pleura
+        # chest wall, mediastinum and the one-voxel partial-volume pleural rim read as lung
         mask = ndimage.binary_erosion(lung_mask[bbox])
         crop[~mask] = -850.0
-        best, arg = _log_stack(crop, spacing_zyx, self.sigmas_mm)
-        footprint = [max(3, round(3.0 / s) | 1) for s in spacing_zyx]
-        peaks = (best == ndimage.maximum_filter(best, size=footprint)) & mask
-        peaks &= best > self.min_response
-        idx = np.argwhere(peaks)
-        if idx.size == 0:
-            return []
-        values = best[tuple(idx.T)]
-        order = np.argsort(-values)[: self.max_candidates * 3]
-        out = []
-        for o in order:
-            z, y, x = (int(v) for v in idx[o])
-            sig = self.sigmas_mm[int(arg[z, y, x])]
-            out.append(
-                (
-                    (z + bbox[0].start, y + bbox[1].start, x + bbox[2].start),
-                    float(values[o]),
-                    sig,
-                )
+        f1 = tuple(2 if s < 1.8 else 1 for s in spacing_zyx)
+        sp1 = (spacing_zyx[0] * f1[0], spacing_zyx[1] * f1[1], spacing_zyx[2] * f1[2])
+        pts: list[Point] = []
+        level0 = _level_points(
+            crop,
+            mask,
+            spacing_zyx,
+            self.level0_sigmas,
+            self.min_response,
+            self.max_points,
+            per_scale=False,
+        )
+        for p, resp, a, g, rs in level0:
+            pts.append(self._point(p, resp, a, g, rs, self.level0_sigmas, spacing_zyx, offset))
+        coarse = _block_mean(crop, (f1[0], f1[1], f1[2]))
+        cmask = _block_mean(mask.astype(np.float32), (f1[0], f1[1], f1[2])) > 0.5
+        faint: list[Point] = []
+        # second pass with everything denser than -450 HU flattened: vessels lose most of
+        # their contrast, ground-glass nodules (often beside a vessel) keep theirs
+        for image, sink in ((coarse, pts), (np.minimum(coarse, np.float32(-450.0)), faint)):
+            level1 = _level_points(
+                image, cmask, sp1, self.level1_sigmas, self.min_response * 0.6, self.max_points
             )
-        return out
+            for p, resp, a, g, rs in level1:
+                pt = self._point(p, resp, a, g, rs, self.level1_sigmas, sp1, (0, 0, 0))
+                # back to the working grid: the block's brightest voxel
+                lo = [v * f for v, f in zip(p, f1, strict=True)]
+                block = crop[tuple(slice(a0, a0 + f) for a0, f in zip(lo, f1, strict=True))]
+                if block.size == 0:
+                    continue
+                q = np.unravel_index(int(np.argmax(block)), block.shape)
+                c = tuple(int(a0 + qi + o) for a0, qi, o in zip(lo, q, offset, strict=True))
+                sink.append(
+                    Point(
+                        (c[0], c[1], c[2]), pt.response, pt.sigma_mm, pt.finer, pt.coarser, pt.eig
+                    )
+                )
+        main = sorted((p for p in pts if _blob_like(p.eig)), key=lambda p: -_rank(p))
+        extra = sorted((p for p in faint if _blob_like(p.eig)), key=lambda p: -_rank(p))
+        k0 = (2 * self.max_candidates) // 3
+        k1 = self.max_candidates - k0
+        return main[:k0] + extra[:k1] + main[k0:] + extra[k1:]
+
+    @staticmethod
+    def _point(
+        p: tuple[int, int, int],
+        resp: float,
+        a: int,
+        g: NDArray[np.float32],
+        rs: list[float],
+        sigmas: Sequence[float],
+        spacing: tuple[float, float, float],
+        offset: tuple[int, ...],
+    ) -> Point:
+        eig = _hessian_eigs(g, p, spacing)
+        sig = math.sqrt(sigmas[a] * sigmas[a + 1])
+        finer = rs[a - 1] / resp if a > 0 else 0.0
+        coarser = rs[a + 1] / resp if a + 1 < len(rs) else 0.0
+        c = (p[0] + offset[0], p[1] + offset[1], p[2] + offset[2])
+        return Point(c, resp, sig, finer, coarser, eig)
 
     def features(
         self,
@@ -207,14 +416,18 @@ class ClassicalDetector:
         out: list[tuple[Measurement, tuple[float, ...]]] = []
         taken: list[tuple[NDArray[np.float64], float]] = []
         sp = np.asarray(spacing_zyx)
-        # Hessian on the lung-only image, so the chest wall does not flatten juxtapleural blobs
-        inner = ndimage.binary_erosion(lung_mask)
-        masked = np.where(inner, np.clip(hu, -1000.0, 100.0), np.float32(-850.0)).astype(np.float32)
-        for center, response, sigma in self.candidate_points(hu, lung_mask, spacing_zyx):
+        # distance to the pleura on a ~5 mm grid (a context feature, not a measurement)
+        fd = tuple(max(1, int(5.0 // s)) for s in spacing_zyx)
+        small = lung_mask[:: fd[0], :: fd[1], :: fd[2]]
+        pleura = ndimage.distance_transform_edt(
+            small, sampling=[s * f for s, f in zip(spacing_zyx, fd, strict=True)]
+        )
+        for pt in self.candidate_points(hu, lung_mask, spacing_zyx):
+            center = pt.center
             c_mm = np.asarray(center) * sp
             if any(np.linalg.norm(c_mm - q) < rq for q, rq in taken):
                 continue
-            radius = sigma * math.sqrt(3.0)
+            radius = pt.sigma_mm * math.sqrt(3.0)
             m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius)
             if m is not None and np.linalg.norm(
                 (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
@@ -222,18 +435,38 @@ class ClassicalDetector:
                 m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius * 0.5)
             if m is None or m.voxels < 2:
                 continue
-            blob = _blobness(masked, center, sigma, spacing_zyx)
             mz = np.asarray(m.center_voxel[::-1]) * sp
             taken.append((mz, max(2.0, min(m.mean_diameter_mm / 2.0, radius))))
+            r_eq = max(0.5, m.mean_diameter_mm / 2.0)
+            ci, cj, ck = m.center_voxel
+            std, shell_frac, branches, vratio = _shell_features(
+                hu, lung_mask, spacing_zyx, (ck, cj, ci), r_eq
+            )
+            l1, l2, l3 = pt.eig
+            box_vol = max(m.long_axis_mm * m.short_axis_mm * max(m.long_axis_mm, 1.0), 1e-3)
+            cz, cy, cx = (
+                min(int(v // f), n - 1) for v, f, n in zip(center, fd, small.shape, strict=True)
+            )
             feats = (
-                math.log(max(response, 1.0)),
-                blob,
+                math.log(max(pt.response, 1.0)),
+                pt.sigma_mm,
+                pt.finer,
+                pt.coarser,
+                abs(l1) / max(abs(l3), 1e-9) * (1.0 if l1 < 0 else -1.0),
+                abs(l2) / max(abs(l3), 1e-9) * (1.0 if l2 < 0 else -1.0),
+                math.log(max(-l3, 1e-3)) if l3 < 0 else -7.0,
                 min(m.elongation, 10.0),
                 m.border_fraction,
                 math.log(max(m.mean_diameter_mm, 0.5)),
                 min(m.peak_hu, 500.0) / 100.0,
                 min(m.mean_hu, 500.0) / 100.0,
+                std,
                 min(m.mean_diameter_mm / (2.0 * radius), 5.0),
+                min(m.volume_mm3 / (math.pi / 6.0 * box_vol), 3.0),
+                min(float(pleura[cz, cy, cx]), 60.0),
+                shell_frac,
+                branches,
+                vratio,
             )
             out.append((m, feats))
             if len(out) >= self.max_candidates:
@@ -247,10 +480,11 @@ class ClassicalDetector:
         spacing_zyx: tuple[float, float, float],
     ) -> list[Candidate]:
         """Scored candidates, best first, after suppressing duplicates of the same nodule."""
-        scored = [
-            Candidate(m, self.weights.score(f), f)
-            for m, f in self.features(hu, lung_mask, spacing_zyx)
-        ]
+        measured = self.features(hu, lung_mask, spacing_zyx)
+        if not measured:
+            return []
+        scores = self.model.score_many(np.asarray([f for _, f in measured], dtype=np.float64))
+        scored = [Candidate(m, float(s), f) for (m, f), s in zip(measured, scores, strict=True)]
         scored.sort(key=lambda c: (-c.score, c.measurement.center_voxel))
         kept: list[Candidate] = []
         sp = np.asarray(spacing_zyx[::-1])
@@ -267,6 +501,22 @@ class ClassicalDetector:
                 continue
             kept.append(cand)
         return kept
+
+
+def _rank(p: Point) -> float:
+    """Pre-ranking before measurement: response weighted by how round the Hessian is."""
+    l1, _, l3 = p.eig
+    return p.response * math.sqrt(min(max(abs(l1) / max(abs(l3), 1e-9), 0.05), 1.0))
+
+
+def _blob_like(eig: tuple[float, float, float]) -> bool:
+    """Not clearly a tube (l1 ~ 0 or > 0, l2, l3 < 0) or a plate (l2 >= 0). Loose on purpose:
+    nodules touching a vessel or the pleura are still blob-like enough at their own scale;
+    the classifier does the rest (``hess_l1_l3`` is one of its features)."""
+    l1, l2, l3 = eig
+    if l3 >= 0 or l2 >= 0 or l1 >= 0:
+        return False
+    return abs(l1) / abs(l3) > 0.06
 
 
 def threshold_baseline(

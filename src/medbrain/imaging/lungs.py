@@ -1,8 +1,8 @@
 """Lung segmentation on a CT volume in HU: body, air, airway removal, pleural closing, sides.
 
 Pure numpy/scipy functions on arrays indexed ``[slice, row, col]``; ``spacing_zyx`` is the
-spacing in that order. Lobes are not segmented: without fissure detection a lobe label would
-be a guess, so the engine reports ``lobe: null`` (issue 4: "never guess").
+spacing in that order. Lobes come from fitted fissures in :mod:`medbrain.imaging.lobes`
+(``lobe: null`` with a reason when unclear; issue 4: "never guess").
 
 References
 ----------

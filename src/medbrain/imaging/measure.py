@@ -29,6 +29,8 @@ from scipy import ndimage
 HU_LUNG_BG = -850.0
 SOLID_HU = -300.0  # attenuation above which a part is "solid" (obscures vessels)
 CALCIFIED_HU = 200.0
+HU_SOFT_TISSUE = 40.0
+VESSEL_RADIUS_MM = 1.5  # solid parts thinner than this (radius) are read as vessels
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,12 @@ def _feret_axes(mask2d: NDArray[np.bool_], sy: float, sx: float) -> tuple[float,
     return long_ + pix, short + pix
 
 
+def _equivalent_diameter(mask: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]) -> float:
+    """Diameter (mm) of the sphere with the mask's volume."""
+    vol = float(mask.sum()) * float(np.prod(spacing_zyx))
+    return float(2.0 * (vol * 3.0 / (4.0 * math.pi)) ** (1.0 / 3.0))
+
+
 def _largest_component_at(
     mask: NDArray[np.bool_], seed: tuple[int, int, int], radius: int
 ) -> NDArray[np.bool_]:
@@ -88,6 +96,22 @@ def _largest_component_at(
         return np.zeros_like(mask)
     lab = int(np.bincount(ids).argmax())
     return np.asarray(labels == lab)
+
+
+def _open_ball(
+    mask: NDArray[np.bool_], r: float, sampling: tuple[float, float, float] | None = None
+) -> NDArray[np.bool_]:
+    """Morphological opening with a ball of radius ``r`` (voxels, or mm with ``sampling``)
+    through distance transforms (erosion: farther than ``r`` from the background; dilation:
+    within ``r`` of what is left); linear in the box size, not in the ball's volume."""
+    pad = math.ceil(r / min(sampling) if sampling else r) + 1
+    padded = np.pad(mask, pad)
+    eroded = ndimage.distance_transform_edt(padded, sampling=sampling) > r
+    if not eroded.any():
+        return np.zeros_like(mask)
+    opened = ndimage.distance_transform_edt(~eroded, sampling=sampling) <= r
+    inner = tuple(slice(pad, pad + n) for n in mask.shape)
+    return np.asarray(opened[inner] & mask, dtype=bool)
 
 
 def _segment(
@@ -108,8 +132,7 @@ def _segment(
     frac = float((comp & border).sum()) / float(comp.sum())
     if frac > 0.0:  # attached to something leaving the box (vessel, wall): open it off
         r = max(1, round(radius_vox * 0.45))
-        ball = np.linalg.norm(np.indices((2 * r + 1,) * 3) - r, axis=0) <= r
-        opened = ndimage.binary_opening(comp, structure=ball)
+        opened = _open_ball(comp, r)
         opened = _largest_component_at(opened, center, max(1, int(radius_vox * 0.6)))
         if opened.any():
             comp = opened
@@ -136,7 +159,10 @@ def measure_nodule(
     lung = lung_mask[sl]  # closed along the pleura: holds juxtapleural nodules, not the wall
     c = (center_zyx[0] - lo[0], center_zyx[1] - lo[1], center_zyx[2] - lo[2])
     r_vox = radius_mm / min(spacing_zyx)
-    core = tuple(slice(max(0, v - 1), v + 2) for v in c)
+    # peak within ~1.5 mm of the given centre (one voxel on grids of 1 mm and coarser): a
+    # centre mapped from a coarser grid may miss a small nodule's brightest voxel by one
+    reach = [max(1, round(1.5 / s)) for s in spacing_zyx]
+    core = tuple(slice(max(0, v - h), v + h + 1) for v, h in zip(c, reach, strict=True))
     smooth = ndimage.gaussian_filter(box, sigma=0.6)
     peak = float(smooth[core].max())
     if peak < -750.0:
@@ -148,18 +174,37 @@ def measure_nodule(
         level = min(peak, 40.0) if peak < CALCIFIED_HU else peak
         solid, frac = _segment(box, lung, c, (bg + level) / 2.0, r_vox)
         ggo, _ = _segment(box, lung, c, (bg - 600.0) / 2.0, r_vox)
-        solid_d = 2.0 * (float(solid.sum()) * sx * sy * sz * 3 / (4 * math.pi)) ** (1 / 3)
-        ggo_d = 2.0 * (float((ggo | solid).sum()) * sx * sy * sz * 3 / (4 * math.pi)) ** (1 / 3)
-        ring = ggo & ~ndimage.binary_dilation(solid, iterations=1)
-        ring_hu = float(box[ring].mean()) if ring.any() else bg
         if peak >= CALCIFIED_HU:
+            # the half-maximum to lung also takes in a touching vessel (soft tissue): keep
+            # what lies within 1.5 mm (a voxel on coarse grids) of the calcified core
+            # (half-maximum to soft tissue)
+            core_cal, _ = _segment(box, lung, c, (HU_SOFT_TISSUE + peak) / 2.0, r_vox)
+            if core_cal.any():
+                reach_mm = 1.5 if max(spacing_zyx) < 2.0 else max(spacing_zyx)  # >= 1 voxel
+                dist = ndimage.distance_transform_edt(~core_cal, sampling=spacing_zyx)
+                near = dist <= reach_mm
+                solid = _largest_component_at(solid & near, c, max(1, int(r_vox * 0.5)))
             kind, mask = "calcified", solid
-        elif ggo_d > solid_d + 2.5 and ring.sum() > 4 and ring_hu > -760.0:
-            kind, mask = "part-solid", ggo | solid
-            solid_mm = solid_d
         else:
-            kind, mask = "solid", solid
-        level_total = level if kind != "part-solid" else -600.0
+            # a vessel crossing or touching ground glass is neither a solid component nor
+            # part of the nodule: keep solid parts thicker than a vessel, drop thin branches
+            core_solid = _open_ball(solid, VESSEL_RADIUS_MM, spacing_zyx)
+            body = _open_ball(ggo | solid, VESSEL_RADIUS_MM + 0.5, spacing_zyx)
+            body = _largest_component_at(body, c, max(1, int(r_vox * 0.6)))
+            core_d = _equivalent_diameter(core_solid, spacing_zyx)
+            body_d = _equivalent_diameter(body | core_solid, spacing_zyx)
+            ring = body & ~ndimage.binary_dilation(solid, iterations=1)
+            ring_hu = float(box[ring].mean()) if ring.any() else bg
+            if body_d > core_d + 2.5 and ring.sum() > 4 and ring_hu > -760.0:
+                if core_solid.any():
+                    kind, mask = "part-solid", body | core_solid
+                    solid = core_solid
+                    solid_mm = core_d
+                else:
+                    kind, mask = "ground-glass", body
+            else:
+                kind, mask = "solid", solid
+        level_total = level if kind in ("solid", "calcified") else -600.0
     else:
         kind = "ground-glass"
         mask, frac = _segment(box, lung, c, (bg + peak) / 2.0, r_vox)
@@ -179,6 +224,7 @@ def measure_nodule(
         long_, short = long_ * scale, short * scale
     if solid_mm is not None:
         solid_k = mask[k] & (box[k] > (-600.0 + 40.0) / 2.0)  # half-max of GGO vs solid
+        solid_k &= ndimage.binary_dilation(solid[k], iterations=1)  # not crossing vessels
         sl_, ss_ = _feret_axes(solid_k, sy, sx)
         solid_mm = round((sl_ + ss_) / 2.0, 1) if solid_k.any() else None
     volume_w = np.clip((box - bg) / max(level_total - bg, 1.0), 0.0, 1.0)

@@ -104,3 +104,55 @@ def draft_report(
     ]
     sep = "\n"
     return {"findings": sep.join(lines), "impression": sep.join(impression), "language": lang}
+
+
+# --- guideline selection, Chinese rule set, Brock (helper ct-lobes) ---
+
+
+def redraft_impression(
+    report: dict[str, str],
+    guideline: str,
+    lang: str,
+    *,
+    china: dict[str, Any] | None = None,
+    brock_lines: list[str] | None = None,
+) -> dict[str, str]:
+    """Put the selected guideline's lines first in the impression; add Chinese / Brock lines.
+
+    ``report`` is a :func:`draft_report` result (possibly with follow-up lines); the last
+    impression line (radiologist review notice) stays last.
+    """
+    lines = report["impression"].split("\n")
+    review = text("impression.review", lang)
+    body = [ln for ln in lines if ln != review]
+    head: list[str] = []
+    if china is not None:
+        s, inc = china["screening"], china["incidental"]
+        head.append(
+            text(
+                "impression.china_screening",
+                lang,
+                driver=text("impression.driver", lang, id=s["driver_nodule"])
+                if s.get("driver_nodule") is not None
+                else "",
+                management=str(s["management"]).rstrip("。."),
+            )
+        )
+        head.append(
+            text(
+                "impression.china_incidental",
+                lang,
+                risk=text(f"risk.{inc['risk']}", lang),
+                driver=text("impression.driver", lang, id=inc["driver_nodule"])
+                if inc.get("driver_nodule") is not None
+                else "",
+                recommendation=str(inc["recommendation"]).rstrip("。."),
+            )
+        )
+    if guideline == "fleischner":
+        fl_prefix = text("impression.fleischner", lang, risk="\x00", recommendation="\x00")
+        fl_prefix = fl_prefix.split("\x00")[0]
+        first = [ln for ln in body if ln.startswith(fl_prefix)]
+        body = first + [ln for ln in body if not ln.startswith(fl_prefix)]
+    out = head + body + list(brock_lines or []) + ([review] if review in lines else [])
+    return {**report, "impression": "\n".join(out)}

@@ -194,3 +194,118 @@ def fleischner(nodules: list[NoduleForRisk], risk: str = "high", lang: str = "zh
         rule_id=row["rule_id"],
         source=row["source"],
     )
+
+
+# --- Chinese rule set (helper ct-lobes): 2021 screening guideline + 2018 expert consensus ---
+
+GUIDELINES = ("lungrads", "fleischner", "china2021")
+CHINA_TYPES = ("solid", "part-solid", "ground-glass", "calcified", "none")
+
+
+@lru_cache(maxsize=1)
+def china_table() -> dict[str, Any]:
+    """``knowledge/imaging/china_2021.yaml``, validated (every row cites its source)."""
+    name = "imaging/china_2021.yaml"
+    data = load_yaml(name)
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{name}: needs a mapping")
+    for part, texts in (("screening", ("management",)), ("incidental", ("low", "high"))):
+        rows = data.get(part)
+        if not isinstance(rows, list) or not rows:
+            raise KnowledgeError(f"{name}: needs a non-empty {part!r} list")
+        for i, row in enumerate(rows):
+            for key in ("rule_id", "when", "source", *texts):
+                if key not in row:
+                    raise KnowledgeError(f"{name}: {part}[{i}] lacks {key!r}")
+            for key in texts:
+                if not all(isinstance(row[key].get(lang), str) for lang in ("zh", "en")):
+                    raise KnowledgeError(f"{name}: {part}[{i}].{key} needs zh and en")
+            bad = set(row["when"].get("types", [])) - set(CHINA_TYPES)
+            if bad or not row["when"].get("types"):
+                raise KnowledgeError(f"{name}: {part}[{i}].when.types invalid: {sorted(bad)}")
+    return data
+
+
+def _china_matches(when: dict[str, Any], kind: str, d: float) -> bool:
+    if kind not in when["types"]:
+        return False
+    if "min_mm" in when and d < float(when["min_mm"]):
+        return False
+    if "max_mm" in when and d >= float(when["max_mm"]):
+        return False
+    if "gt_mm" in when and d <= float(when["gt_mm"]):
+        return False
+    return not ("le_mm" in when and d > float(when["le_mm"]))
+
+
+def china_2021(
+    nodules: list[NoduleForRisk], risk: str = "high", lang: str = "zh"
+) -> dict[str, Any]:
+    """Chinese management: screening (2021 guideline, baseline) and incidental (2018 consensus).
+
+    Screening: the exam takes the most suspicious row (file order) over its nodules, the
+    negative row when none is positive. Incidental: over non-calcified nodules, the row with
+    the lowest ``rank`` (ties: the larger nodule); ``risk`` picks the low/high-risk text.
+    """
+    table = china_table()
+    key = "en" if lang == "en" else "zh"
+    rows: list[dict[str, Any]] = table["screening"]
+    best: tuple[int, int | None] | None = None
+    for n in nodules:
+        for idx, row in enumerate(rows):
+            if _china_matches(row["when"], n.type, n.mean_diameter_mm):
+                if best is None or idx < best[0]:
+                    best = (idx, n.id)
+                break
+    if best is None:
+        best = (next(i for i, r in enumerate(rows) if "none" in r["when"]["types"]), None)
+    srow = rows[best[0]]
+    screening = {
+        "rule_id": srow["rule_id"],
+        "level": srow.get("level"),
+        "driver_nodule": best[1],
+        "management": srow["management"][key],
+        "source": srow["source"],
+        "needs_review": bool(srow.get("needs_review", True)),
+    }
+    inc_rows: list[dict[str, Any]] = table["incidental"]
+    lead: tuple[int, float, dict[str, Any], int] | None = None
+    for n in nodules:
+        if n.type == "calcified":
+            continue
+        for row in inc_rows:
+            if _china_matches(row["when"], n.type, n.mean_diameter_mm):
+                rank = int(row.get("rank", 99))
+                if lead is None or (rank, -n.mean_diameter_mm) < (lead[0], -lead[1]):
+                    lead = (rank, n.mean_diameter_mm, row, n.id)
+                break
+    if lead is None:
+        incidental: dict[str, Any] = {
+            "rule_id": None,
+            "driver_nodule": None,
+            "recommendation": {
+                "zh": "未见需按中国专家共识处理的非钙化结节",
+                "en": "No non-calcified nodule to manage under the Chinese expert consensus",
+            }[key],
+            "risk": risk,
+            "source": table["sources"]["incidental"],
+            "needs_review": True,
+        }
+    else:
+        _, _, row, nid = lead
+        incidental = {
+            "rule_id": row["rule_id"],
+            "driver_nodule": nid,
+            "recommendation": row["high" if risk == "high" else "low"][key],
+            "risk": risk,
+            "source": row["source"],
+            "needs_review": bool(row.get("needs_review", True)),
+        }
+    return {
+        "guideline": "china2021",
+        "version": str(table.get("version", "2021")),
+        "screening": screening,
+        "incidental": incidental,
+        "needs_review": bool(table.get("needs_review", True)),
+        "note": str(table.get("size_note", "")).strip(),
+    }

@@ -19,7 +19,7 @@ DICOM PS3.3 A.3 CT Image IOD; C.7.6.2 Image Plane; C.11.1 Modality LUT.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 
 from medbrain.imaging.io import CTSeries
+from medbrain.imaging.synthetic_fissures import FissureTruth, add_fissures
 
 FloatArray = NDArray[np.float32]
 NODULE_TYPES = ("solid", "part-solid", "ground-glass", "calcified")
@@ -57,6 +58,7 @@ class NoduleTruth:
     placement: str
     location: str
     side: str
+    lobe: str | None = None  # with fissures=True (synthetic_fissures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,7 @@ class SyntheticScan:
     nodules: tuple[NoduleTruth, ...]
     lung_mask: NDArray[np.bool_]
     seed: int
+    fissures: FissureTruth | None = None  # with fissures=True
 
 
 def _grid(
@@ -163,6 +166,27 @@ def _random_direction(
     return out / np.linalg.norm(out)
 
 
+def _lung_distance_mm(
+    lung: NDArray[np.bool_], spacing_zyx: tuple[float, float, float]
+) -> FloatArray:
+    """Distance (mm) from each lung voxel to the pleura, for placing nodules.
+
+    Exact on small volumes; on fine grids (> 4 M voxels) computed on a grid about 2 mm
+    coarse and repeated back (placement needs millimetres, not sub-voxel precision).
+    """
+    if lung.size <= 4_000_000:
+        exact = ndimage.distance_transform_edt(lung, sampling=spacing_zyx)
+        return np.asarray(exact, dtype=np.float32)
+    f = tuple(max(1, int(2.0 // s)) for s in spacing_zyx)
+    coarse = lung[:: f[0], :: f[1], :: f[2]]
+    sp = tuple(s * k for s, k in zip(spacing_zyx, f, strict=True))
+    d = ndimage.distance_transform_edt(coarse, sampling=sp).astype(np.float32)
+    for axis, k in enumerate(f):
+        d = np.repeat(d, k, axis=axis)
+    d = d[: lung.shape[0], : lung.shape[1], : lung.shape[2]]
+    return np.where(lung, d, np.float32(0.0)).astype(np.float32)
+
+
 def generate_chest_ct(
     seed: int,
     shape: tuple[int, int, int] = (96, 128, 128),
@@ -172,6 +196,7 @@ def generate_chest_ct(
     types: tuple[str, ...] = NODULE_TYPES,
     placements: tuple[str, ...] = PLACEMENTS,
     noise_hu: float = 20.0,
+    fissures: bool = False,
 ) -> SyntheticScan:
     """Generate one synthetic chest CT.
 
@@ -185,6 +210,10 @@ def generate_chest_ct(
         ``(col, row, slice)`` spacing, as :attr:`CTSeries.spacing_mm`.
     n_nodules, diameter_range_mm, types, placements:
         How many nodules, their mean-diameter range (log-uniform) and allowed kinds.
+    fissures:
+        Draw oblique (both lungs) and horizontal (right) fissures and label each nodule's
+        ``lobe`` (:mod:`medbrain.imaging.synthetic_fissures`; off by default so existing seeds
+        keep their images).
     """
     rng = np.random.default_rng(seed)
     sx, sy, sz = spacing_mm
@@ -225,6 +254,10 @@ def generate_chest_ct(
         texture, [s / t for s, t in zip(shape, texture.shape, strict=True)], order=1
     )
     hu[lung] = HU_LUNG + 60.0 * texture[lung] / max(float(np.abs(texture).max()), 1e-6) * 0.5
+    # oblique + horizontal fissures and lobe truth (own random stream; synthetic_fissures.py)
+    fissure_truth = (
+        add_fissures(hu, lung, spacing_zyx, lung_centers, lung_semis, seed) if fissures else None
+    )
 
     # airway: trachea down the midline, carina, main bronchi towards each hilum
     carina = np.asarray([0.12 * fov_z, -0.02 * fov_y, 0.0])
@@ -281,9 +314,7 @@ def generate_chest_ct(
     hu[vessel_in_lung] = vessels[vessel_in_lung]
 
     # nodules
-    from scipy.ndimage import distance_transform_edt
-
-    edt = distance_transform_edt(lung, sampling=spacing_zyx).astype(np.float32)
+    edt = _lung_distance_mm(lung, spacing_zyx)
     truths: list[NoduleTruth] = []
     taken: list[tuple[NDArray[np.float64], float]] = []
     vessel_pts = np.argwhere(vessel_in_lung & (vessels >= HU_SOFT - 1) & (edt > 8.0))
@@ -397,7 +428,14 @@ def generate_chest_ct(
         series_uid=uid,
         source=f"synthetic:{seed}",
     )
-    return SyntheticScan(series=series, nodules=tuple(truths), lung_mask=lung, seed=seed)
+    if fissure_truth is not None:  # ground-truth lobe of each nodule centre
+        truths = [
+            replace(t, lobe=fissure_truth.lobe_at(t.center_mm[2], t.center_mm[1], t.center_mm[0]))
+            for t in truths
+        ]
+    return SyntheticScan(
+        series=series, nodules=tuple(truths), lung_mask=lung, seed=seed, fissures=fissure_truth
+    )
 
 
 def _uid(seed: int, what: str) -> str:

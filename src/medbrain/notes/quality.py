@@ -1,5 +1,10 @@
 """Run the record-QC rules on a note draft before it is signed.
 
+``knowledge`` is the hospital's QC knowledge, loaded the one way every QC path loads it
+(:func:`medbrain.api.routers.qc.effective_knowledge_for`: shipped rules, hospital overrides
+and the enabled, tested hospital DSL rules of the rule editor), so a draft is held to the
+same rules as the saved record.
+
 Why only the draft's own document: the draft is checked alone, so defects about the rest of
 the stay (other documents missing, timeliness against admission) belong to the QC office's
 view of the whole record, not to this note. Signature defects are left out before signing

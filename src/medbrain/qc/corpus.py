@@ -356,11 +356,16 @@ CATEGORY_INJECTIONS: dict[str, tuple[str, ...]] = {
         "operation_date_mismatch",
     ),
     "copy_paste": ("copy_note", "foreign_name"),
-    "content": ("long_complaint", "complaint_no_duration", "hpi_mismatch"),
-    "signature": ("unsign_note", "unsign_admission", "unsign_discharge", "unsign_surgery"),
-    "diagnosis": (
+    # issue 7 groups "diagnosis basis and differential in 首次病程" under content
+    "content": (
+        "long_complaint",
+        "complaint_no_duration",
+        "hpi_mismatch",
         "drop_basis",
         "drop_differential",
+    ),
+    "signature": ("unsign_note", "unsign_admission", "unsign_discharge", "unsign_surgery"),
+    "diagnosis": (
         "drop_discharge_diagnosis",
         "drop_initial_diagnosis",
     ),

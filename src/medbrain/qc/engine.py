@@ -43,6 +43,7 @@ class QCReport:
     rules_applied: int
     skipped: tuple[dict[str, str], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    scoring_profile: str = ""  # the selected scoring profile's id ("" for rules.yaml's table)
 
     def to_dict(self) -> dict[str, Any]:
         categories: dict[str, int] = {}
@@ -60,6 +61,7 @@ class QCReport:
             "rules_applied": self.rules_applied,
             "categories": dict(sorted(categories.items())),
             "skipped": list(self.skipped),
+            **({"scoring_profile": self.scoring_profile} if self.scoring_profile else {}),
         }
 
 
@@ -95,7 +97,7 @@ def check_record(
         raise InputError("--stage", "stage", f"must be realtime or final, got {stage!r}")
     if not 0.0 <= review_threshold <= 1.0:
         raise InputError("settings", "review_threshold", "must lie in [0, 1]")
-    registry = knowledge if isinstance(knowledge, RuleRegistry) else RuleRegistry(knowledge)
+    registry = knowledge if isinstance(knowledge, RuleRegistry) else RuleRegistry.of(knowledge)
     kb = registry.knowledge
     ctx = CheckContext(kb, stage, "en" if lang == "en" else "zh", read_events(record, kb, now))
     rules = registry.for_stage(stage)
@@ -106,24 +108,50 @@ def check_record(
     defects: list[Finding] = []
     review: list[Finding] = []
     spent: dict[str, float] = {}
-    caps = {rule.row.rule_id: rule.row.max_deduction for rule in rules}
+    caps = registry.caps
+    scoring = kb.scoring
+    section_spent: dict[str, float] = {}
+    forced: list[str] = []
     for finding in findings:
         if finding.confidence < review_threshold:
             extra = dict(finding.extra, deduction=0.0)
             review.append(replace(finding, needs_review=True, extra=extra))
             continue
         wanted = float(finding.extra.get("deduction", 0.0))
+        item = scoring.items.get(finding.rule_id) if scoring.profile else None
+        extra = dict(finding.extra)
+        if item is not None:
+            if item.deduction is not None:
+                wanted = item.deduction
+            if item.veto_grade is not None:
+                extra["veto"] = True
+                extra["veto_grade"] = item.veto_grade
+            extra["scoring_source"] = item.source
         cap = caps.get(finding.rule_id)
         used = spent.get(finding.rule_id, 0.0)
         taken = wanted if cap is None else max(0.0, min(wanted, cap - used))
+        section = scoring.section_of(finding.rule_id) if scoring.sections else None
+        if section is not None and not (item is not None and item.veto_grade):
+            # 扣完为止: ordinary deductions within a section stop at its points
+            left = section.points - section_spent.get(section.section_id, 0.0)
+            taken = max(0.0, min(taken, left))
+            section_spent[section.section_id] = section_spent.get(section.section_id, 0.0) + taken
+            extra["scoring_section"] = section.section_id
+        if scoring.profile and extra.get("veto"):
+            forced.append(str(extra.get("veto_grade") or scoring.veto_grade))
         spent[finding.rule_id] = used + taken
-        defects.append(replace(finding, extra=dict(finding.extra, deduction=taken)))
+        extra["deduction"] = taken
+        defects.append(replace(finding, extra=extra))
     total = sum(spent.values())
-    score = round(max(0.0, kb.scoring.base - total), 1)
+    score = round(max(0.0, scoring.base - total), 1)
     veto = any(bool(d.extra.get("veto")) for d in defects)
+    if scoring.profile:
+        grade = scoring.worst([scoring.band(score), *forced])
+    else:
+        grade = scoring.grade_for(score, veto)
     return QCReport(
         score=score,
-        grade=kb.scoring.grade_for(score, veto),
+        grade=grade,
         veto=veto,
         defects=tuple(defects),
         needs_review=tuple(review),
@@ -132,4 +160,5 @@ def check_record(
         rules_version=kb.version,
         rules_applied=len(rules),
         skipped=tuple(s.to_dict() for s in record.skipped),
+        scoring_profile=scoring.profile,
     )

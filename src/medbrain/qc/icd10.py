@@ -58,6 +58,9 @@ class Diagnosis:
     code: str
     name: str
     principal: bool
+    #: where it was read: the front page (meta), or the 出院诊断 of the discharge record
+    document: str = "front_page"
+    span: tuple[int, int] | None = None
 
     @property
     def quote(self) -> str:

@@ -74,6 +74,43 @@ def _first_labelled(
     return None
 
 
+_CLOCK = r"(?P<h>\d{1,2})[ \t]*(?::|时|時|点)[ \t]*(?P<mi>\d{1,2})[ \t]*分?"
+# "08:40-10:30", "9时00分至10时50分", "2024-07-03 09:35-2024-07-03 10:20", "开始时间 09:10
+# 结束时间 10:05": the operation's end written after its start on the same line
+_END_TIME_RE = re.compile(
+    rf"[ \t]*(?:(?:-|~|—|–|至|到)[ \t]*|.{{0,20}}?结束(?:时间)?[ \t]*:?[ \t]*)(?:{_CLOCK})?"
+)
+_START_TIME_RE = re.compile(rf"[ \t]*(?:开始(?:时间)?[ \t]*:?[ \t]*)(?:{_CLOCK})?")
+
+
+def _time_after(doc: Document, stamp: Stamp | None, pattern: re.Pattern[str]) -> Stamp | None:
+    """A time written right after ``stamp`` (a range's end, or a labelled clock time on the
+    same date); ``None`` when there is none."""
+    if stamp is None or stamp.document != doc.name:
+        return None
+    line_end = doc.norm.find("\n", stamp.end)
+    line_end = len(doc.norm) if line_end < 0 else line_end
+    match = pattern.match(doc.norm, stamp.end, line_end)
+    if match is None:
+        return None
+    if match.group("h") is None:
+        # a full date-time after the separator ("… 至 2024年8月15日0时25分")
+        full = find_stamps(doc.name, doc.text, doc.norm, match.end(), line_end)
+        if full and full[0].start == match.end() and not full[0].date_only:
+            return full[0]
+        return None
+    try:
+        when = stamp.when.replace(hour=int(match.group("h")), minute=int(match.group("mi")))
+    except ValueError:
+        return None
+    if not stamp.date_only and when < stamp.when:
+        when += timedelta(days=1)  # an operation that runs past midnight
+    s, e = match.start("h"), match.end()
+    while e > s and doc.text[e - 1] in " \t":
+        e -= 1
+    return Stamp(when, doc.name, s, e, doc.text[s:e], False)
+
+
 def read_events(record: Record, kb: QCKnowledge, now: datetime | None) -> Events:
     """Admission, discharge, death and surgery times: meta.json first, then the documents."""
     meta = record.meta
@@ -91,6 +128,10 @@ def read_events(record: Record, kb: QCKnowledge, now: datetime | None) -> Events
         death = None
     surgery_start = _first_labelled(record, kb, "surgery_start", ("surgery",))
     surgery_end = _first_labelled(record, kb, "surgery_end", ("surgery",))
+    surgery_doc = record.documents.get("surgery")
+    if surgery_doc is not None:
+        surgery_start = _time_after(surgery_doc, surgery_start, _START_TIME_RE) or surgery_start
+        surgery_end = _time_after(surgery_doc, surgery_end, _END_TIME_RE) or surgery_end
     latest = now
     if latest is None:
         stamps: list[datetime] = [
@@ -317,7 +358,8 @@ class RequiredSection(RuleKind):
     """A section that a note kind must have, non-empty (e.g. 入院记录 → 既往史).
 
     ``section`` is a title or a list of alternatives; ``only_sex``/``min_age_years`` limit
-    the rule to some patients (月经史 for women).
+    the rule to some patients (月经史 for women). A section that says only "无" is empty
+    unless ``none_ok`` or ``none_ok_below_age_years`` says "none" is a true answer there.
     """
 
     kind = "required_section"
@@ -338,9 +380,12 @@ class RequiredSection(RuleKind):
         for note in record.notes(str(p["note_kind"])):
             section = note.section(*titles)
             label = "/".join(titles)
+            body = "" if section is None else _section_body(record, note, section)
             if section is None:
                 out.append(self._missing(ctx, note, label))
-            elif not _section_body(record, note, section).strip(" \t\n:;,.。，；、-—/无"):
+            elif not body.strip(" \t\n:;,.。，；、-—/无") and not (
+                "无" in body and self._none_ok(record)
+            ):
                 doc = record.documents[note.document]
                 quote = doc.text[section.start : section.body_start].strip()
                 span = (section.start, section.start + len(quote))
@@ -352,6 +397,15 @@ class RequiredSection(RuleKind):
                     self._build(ctx, note.document, section.title, quote, span, None, None, values)
                 )
         return out
+
+    def _none_ok(self, record: Record) -> bool:
+        """Whether a plain "无" is a true answer here: ``none_ok`` (辅助检查: none were
+        done before admission) or ``none_ok_below_age_years`` (a newborn's 既往史)."""
+        if self.params.get("none_ok"):
+            return True
+        below = self.params.get("none_ok_below_age_years")
+        age = patient_age(record)
+        return below is not None and age is not None and age < float(below)
 
     def _missing(self, ctx: CheckContext, note: Note, label: str) -> Finding:
         values = {"document": ctx.name(note.kind), "section": ctx.name(f"section.{label}")}
@@ -380,6 +434,41 @@ def _lenient_delta(start: Stamp, end: Stamp) -> timedelta:
     early as possible, so imprecise dates never produce a false 'late'."""
     s = start.when + timedelta(hours=23, minutes=59) if start.date_only else start.when
     return end.when - s
+
+
+_CLOCK_ONLY_RE = re.compile(r"(?<![\d年月日:.-])(\d{1,2})(?:时|時|点|:)(\d{1,2})分?")
+
+
+def _last_time_in_body(record: Record, note: Note) -> Stamp | None:
+    """The latest time written in a note's body before the note's own time: full date-times,
+    and clock times ("02时50分") on the date of the date-time before them. A narrative
+    (抢救经过) ends with the time the event ended."""
+    doc = record.documents[note.document]
+    stamps = find_stamps(doc.name, doc.text, doc.norm, note.body_start, note.end)
+    if not stamps:
+        return None
+    best: Stamp | None = None
+    limit = note.time.when if note.time else datetime.max
+    for index, stamp in enumerate(stamps):
+        stop = stamps[index + 1].start if index + 1 < len(stamps) else note.end
+        candidates = [stamp]
+        for match in _CLOCK_ONLY_RE.finditer(doc.norm, stamp.end, stop):
+            try:
+                when = stamp.when.replace(hour=int(match.group(1)), minute=int(match.group(2)))
+            except ValueError:
+                continue
+            if when < stamp.when:
+                when += timedelta(days=1)
+            s, e = match.span()
+            candidates.append(Stamp(when, doc.name, s, e, doc.text[s:e], False))
+        for cand in candidates:
+            if (
+                not cand.date_only
+                and cand.when <= limit
+                and (best is None or cand.when > best.when)
+            ):
+                best = cand
+    return best
 
 
 class Deadline(RuleKind):
@@ -422,10 +511,14 @@ class Deadline(RuleKind):
             if any(w in text for w in unless_contains):
                 continue
             start, start_name = _start_time(record, ctx, p["start"], note)
+            if start is None and p.get("start_fallback") == "last_time_in_note":
+                start = _last_time_in_body(record, note)
             if "target_time" in p:
                 end, _ = _start_time(record, ctx, p["target_time"], note)
             else:
                 end = note.time
+                if end is None and "target_time_fallback" in p:
+                    end, _ = _start_time(record, ctx, p["target_time_fallback"], note)
             if start is not None and end is not None:
                 delta = _lenient_delta(start, end)
                 if delta > limit:
@@ -461,20 +554,36 @@ class NoteFrequency(RuleKind):
     kind = "note_frequency"
     required_params = ("note_kinds", "interval_days")
 
-    def _status_at(self, record: Record, when: datetime) -> str:
+    def _timeline(self, record: Record) -> list[tuple[datetime, str]]:
+        """The status after each order, in time order (orders without a time first)."""
         markers: Mapping[str, list[str]] = self.params.get("status_markers") or {}
         stops = tuple(self.params.get("stop_markers", ()))
         status = "stable"
+        out: list[tuple[datetime, str]] = []
         for order in sorted(record.orders, key=lambda o: o.time.when if o.time else datetime.min):
-            if order.time is not None and order.time.when > when:
-                break
-            if any(s in order.text for s in stops):
+            # "停 病重", "停　病危": order systems put a blank between the verb and the order
+            compact = "".join(order.text.split())
+            if any(s in compact for s in stops):
                 status = "stable"
-                continue
-            for level in ("critical", "serious"):
-                if any(m in order.text for m in markers.get(level, ())):
-                    status = level
-                    break
+            else:
+                for level in ("critical", "serious"):
+                    if any(m in order.text for m in markers.get(level, ())):
+                        status = level
+                        break
+            out.append((order.time.when if order.time else datetime.min, status))
+        return out
+
+    def status_at(self, record: Record, when: datetime) -> str:
+        """The patient's status (stable, serious, critical) at ``when`` from the orders."""
+        return self._status_in(self._timeline(record), when)
+
+    @staticmethod
+    def _status_in(timeline: list[tuple[datetime, str]], when: datetime) -> str:
+        status = "stable"
+        for at, after in timeline:
+            if at > when:
+                break
+            status = after
         return status
 
     def _too_far(self, t0: datetime, t1: datetime, days: float) -> bool:
@@ -500,10 +609,11 @@ class NoteFrequency(RuleKind):
         if end is not None and end > points[-1][1]:
             points.append((None, end))
         out: list[Finding] = []
+        timeline = self._timeline(record)
         for (prev, t0), (_, t1) in pairwise(points):
             # the status that governs the day after the note (orders may change it that day)
             next_day = datetime.combine(t0.date() + timedelta(days=1), datetime.min.time())
-            status = self._status_at(record, min(next_day, t1))
+            status = self._status_in(timeline, min(next_day, t1))
             days = float(intervals.get(status, intervals.get("stable", 3)))
             if self._too_far(t0, t1, days) and prev is not None and prev.time is not None:
                 out.append(
@@ -627,6 +737,9 @@ class ChiefComplaint(RuleKind):
 _SEX_RE = re.compile(r"性[ \t]*别[ \t]*:?[ \t]*(?P<v>男|女)")
 _AGE_RE = re.compile(r"年[ \t]*龄[ \t]*:?[ \t]*(?P<v>\d{1,3})[ \t]*岁")
 _SEX_CODE = {"男": "male", "女": "female"}
+_NOTE_NAME_RE = re.compile(
+    r"(?:^|(?<=[\s。;]))(?:患者|患儿|产妇)(?P<v>[\u4e00-\u9fff]{2,5}?)[ \t]*,[ \t]*(?:男|女)[ \t]*,"
+)
 _NAME_RE = re.compile(
     r"姓[ \t]*名[ \t]*:?[ \t]*(?P<v>[\u4e00-\u9fff]{1,4}(?:某某|某)?)(?=[ \t,,;\n]|性|$)"
 )
@@ -636,24 +749,33 @@ def patient_sex(record: Record, kb: QCKnowledge | None = None) -> str | None:
     """Sex from meta.json, else the admission note (``性别:女``), else any document."""
     if record.meta.sex:
         return record.meta.sex
+    if "sex" in record.cache:
+        return record.cache["sex"]  # type: ignore[return-value]
+    found: str | None = None
     for doc_type in ("admission", "discharge", "course", "death", "surgery"):
         doc = record.documents.get(doc_type)
         if doc is not None:
             match = _SEX_RE.search(doc.norm)
             if match:
-                return _SEX_CODE[match.group("v")]
-    return None
+                found = _SEX_CODE[match.group("v")]
+                break
+    record.cache["sex"] = found
+    return found
 
 
 def patient_age(record: Record) -> int | None:
     if record.meta.age_years is not None:
         return record.meta.age_years
+    if "age" in record.cache:
+        return record.cache["age"]  # type: ignore[return-value]
+    found: int | None = None
     doc = record.documents.get("admission")
     if doc is not None:
         match = _AGE_RE.search(doc.norm)
         if match:
-            return int(match.group("v"))
-    return None
+            found = int(match.group("v"))
+    record.cache["age"] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,6 +785,8 @@ class _Value:
     quote: str
     span: tuple[int, int] | None
     section: str = ""
+    #: allergy statements: "drug" (否认药物过敏史), "other" (对花粉、尘螨过敏) or "" (any)
+    scope: str = ""
 
 
 _NEG_RE = re.compile(r"否认|无|未发现|未诉|不详|未见|阴性")
@@ -670,6 +794,11 @@ _ALLERGEN_RE = re.compile(r"([\u4e00-\u9fffA-Za-z]{2,12}?)(?:类)?(?:药物|药)
 
 
 _CLAUSE_STOPS = ",，。;；\n"
+# Allergens that are not drugs: "否认药物过敏史" does not contradict "对花粉、尘螨过敏".
+_NON_DRUG_ALLERGEN_RE = re.compile(
+    r"花粉|尘螨|螨虫|粉尘|灰尘|动物毛|猫毛|狗毛|皮毛|冷空气|紫外线|海鲜|鱼虾|虾|蟹|鸡蛋|牛奶|花生|坚果|芒果|食物|乳胶"
+)
+_DRUG_WORD_RE = re.compile(r"药|素|西林|沙星|霉素|头孢|磺胺|碘|造影剂|疫苗|注射液|片")
 
 
 def _allergy_values(record: Record) -> list[_Value]:
@@ -690,7 +819,8 @@ def _allergy_values(record: Record) -> list[_Value]:
             while e < len(norm) and norm[e] not in _CLAUSE_STOPS:
                 e += 1
             nxt = norm.find("过敏", e)
-            if s == last_clause or norm.startswith("过敏性", pos):
+            # 过敏性鼻炎, 过敏原 (an allergen in general), 过敏体质: not an allergy statement
+            if s == last_clause or norm.startswith(("过敏性", "过敏原", "过敏体质"), pos):
                 pos = norm.find("过敏", pos + 2)
                 continue
             last_clause = s
@@ -700,12 +830,20 @@ def _allergy_values(record: Record) -> list[_Value]:
             quote = doc.text[s:e].rstrip()
             span = (s, s + len(quote))
             idx = clause.find("过敏")
-            if _NEG_RE.search(clause):
-                out.append(_Value("none", doc_type, quote, span))
+            if doc_type == "consent" and "过敏史" not in clause:
+                pass  # a consent's list of risks ("造影剂过敏") is not an allergy history
+            elif _NEG_RE.search(clause):
+                scope = "drug" if "药" in clause and "食物" not in clause else ""
+                out.append(_Value("none", doc_type, quote, span, scope=scope))
             elif _ALLERGEN_RE.search(clause) or re.search(
                 r"史[ \t]*:?[ \t]*[\u4e00-\u9fff]{2,}", clause[idx + 2 :]
             ):
-                out.append(_Value("positive", doc_type, quote, span))
+                scope = (
+                    "other"
+                    if _NON_DRUG_ALLERGEN_RE.search(clause) and not _DRUG_WORD_RE.search(clause)
+                    else ""
+                )
+                out.append(_Value("positive", doc_type, quote, span, scope=scope))
             pos = nxt
     return out
 
@@ -753,6 +891,50 @@ def _diagnosis_first(record: Record, note_kind: str, titles: tuple[str, ...]) ->
     return None
 
 
+# An ICD-10 code written with a diagnosis: "J18.9", "K35.3", "I10", "I10.x00", "K80.101"
+_ICD_CODE_RE = re.compile(
+    r"(?<![A-Za-z0-9])([A-Z]\d{2}(?:\.[0-9xX][0-9A-Za-z]{0,5})?)(?![A-Za-z0-9.])"
+)
+_DX_LABEL_RE = re.compile(r"^[ \t]*(主要诊断|其他诊断|次要诊断)[ \t]*:?[ \t]*")
+
+
+def _discharge_coded_diagnoses(record: Record) -> list[Any] | None:
+    """The 出院诊断 list of the discharge record when it is written with ICD-10 codes
+    (``1.社区获得性肺炎 J18.9``, ``主要诊断:… (K35.3)``): the front page as many hospitals
+    print it. ``None`` when no item carries a code (uncoded lists are left alone)."""
+    from medbrain.qc import icd10
+
+    for note in record.notes("discharge"):
+        sec = note.section("出院诊断")
+        if sec is None:
+            continue
+        doc = record.documents[note.document]
+        out: list[icd10.Diagnosis] = []
+        any_code = False
+        principal_marked = False
+        for s, e in _dx_items(doc.norm, sec.body_start, sec.end):
+            item = doc.norm[s:e]
+            label = _DX_LABEL_RE.match(item)
+            is_principal = bool(label and label.group(1) == "主要诊断")
+            principal_marked |= is_principal
+            if label:
+                item = item[label.end() :]
+            code_match = _ICD_CODE_RE.search(item)
+            code = code_match.group(1) if code_match else ""
+            any_code |= bool(code)
+            name = _ICD_CODE_RE.sub("", item)
+            name = re.sub(r"\([ \t]*\)", "", name).strip(" \t:,;()")
+            if name or code:
+                out.append(icd10.Diagnosis(code, name, is_principal, note.document, (s, e)))
+        if not any_code:
+            return None
+        if out and not principal_marked:
+            first = out[0]
+            out[0] = icd10.Diagnosis(first.code, first.name, True, first.document, first.span)
+        return out
+    return None
+
+
 def _similar(a: str, b: str) -> float:
     sa, sb = _shingles(a, 2), _shingles(b, 2)
     if not sa or not sb:
@@ -761,6 +943,7 @@ def _similar(a: str, b: str) -> float:
 
 
 _SIDE_RE = re.compile(r"(?P<side>左|右)")
+_PAREN_RE = re.compile(r"\([^()]*\)")  # on folded text: full-width brackets are ASCII
 
 
 class Consistency(RuleKind):
@@ -839,8 +1022,10 @@ class Consistency(RuleKind):
         values = _allergy_values(record)
         negatives = [v for v in values if v.value == "none"]
         positives = [v for v in values if v.value == "positive"]
-        if negatives and positives:
-            return [self._pair(ctx, negatives[0], positives[0])]
+        for neg in negatives:
+            for pos in positives:
+                if {neg.scope, pos.scope} != {"drug", "other"}:
+                    return [self._pair(ctx, neg, pos)]
         return []
 
     def _check_diagnosis(self, record: Record, ctx: CheckContext) -> list[Finding]:
@@ -849,6 +1034,13 @@ class Consistency(RuleKind):
         if a is None or b is None:
             return []
         if _similar(a.value, b.value) >= float(self.params.get("min_similarity", 0.5)):
+            return []
+        # the same diagnosis with or without its qualifier: "脑梗死" and
+        # "脑梗死(左侧大脑中动脉供血区)" or "脑梗死 左侧基底节区" (a tentative "发热待查:恙虫病?"
+        # against "恙虫病" still differs)
+        core_a, core_b = _PAREN_RE.sub("", a.value).strip(), _PAREN_RE.sub("", b.value).strip()
+        short, long_ = sorted((core_a, core_b), key=len)
+        if len(short) >= 2 and long_.startswith(short):
             return []
         return [self._pair(ctx, a, b)]
 
@@ -960,6 +1152,14 @@ class Consistency(RuleKind):
         """The patient's name (``姓名:``) is the same in every document; another name is
         text copied from another patient's record."""
         values = self._labelled_values(record, _NAME_RE)
+        # a note's own introduction: "患者王某某,男,68岁,…" (a copied note keeps its patient)
+        for doc_type in ("course", "death", "consult"):
+            doc = record.documents.get(doc_type)
+            if doc is None:
+                continue
+            for match in _NOTE_NAME_RE.finditer(doc.norm):
+                s, e = match.span("v")
+                values.append(_Value(match.group("v"), doc_type, doc.text[s:e], (s, e)))
         if not values:
             return []
         first = next((v for v in values if v.document == "admission"), values[0])
@@ -1072,10 +1272,13 @@ class CopyPaste(RuleKind):
             if len(body) < min_chars:
                 continue
             shingles = _shingles(body, k)
+            size = len(shingles)
             best: tuple[float, Note] | None = None
             for other, other_sh in prepared:
-                union = len(shingles | other_sh)
-                sim = len(shingles & other_sh) / union if union else 0.0
+                # |A ∪ B| = |A| + |B| − |A ∩ B|: one set operation per pair, no union built
+                shared = len(shingles & other_sh)
+                union = size + len(other_sh) - shared
+                sim = shared / union if union else 0.0
                 if sim >= threshold and (best is None or sim > best[0]):
                     best = (sim, other)
             prepared.append((note, shingles))
@@ -1157,6 +1360,30 @@ class Consent(RuleKind):
         pattern = re.compile(str(self.params["title"]))
         consents = [n for n in record.notes("consent") if _title_matches(record, n, pattern)]
         check = self.params["check"]
+        if check == "present" and self.params.get("per_procedure"):
+            # one consent per ordered procedure: a 腹腔穿刺 needs a consent naming 腹腔穿刺
+            trigger = self.params["trigger"]
+            words = tuple(trigger.get("orders_contain", ())) if isinstance(trigger, dict) else ()
+            out_missing: list[Finding] = []
+            for word in words:
+                order = next((o for o in record.orders if word in o.text), None)
+                if order is None or any(w in order.text for w in ("停", "取消")):
+                    continue
+                if any(word in record.norm_of(n)[:200] for n in consents):
+                    continue
+                raw = record.documents["orders"].text[order.start : order.end]
+                start = order.start + len(raw) - len(raw.lstrip())
+                out_missing.append(
+                    self.hit(
+                        ctx,
+                        doc_type="orders",
+                        section=word,
+                        quote=order.text,
+                        span=(start, start + len(order.text)),
+                        procedure=word,
+                    )
+                )
+            return out_missing[:1]
         if check == "present":
             if consents:
                 return []
@@ -1294,7 +1521,8 @@ _SALT_RE = re.compile(r"注射用|钠|钾|盐酸|硫酸|磷酸|甲磺酸|乳糖�
 
 class Medication(RuleKind):
     """A listed drug (antimicrobials) ordered must be named in a progress note from
-    ``before_hours`` before to ``hours`` after the order (indication documented)."""
+    ``before_hours`` before to ``hours`` after the order (indication documented).
+    ``regimens`` maps a regimen's name as notes write it to the drugs it stands for."""
 
     kind = "medication"
     required_params = ("drugs", "hours")
@@ -1304,6 +1532,7 @@ class Medication(RuleKind):
         before = timedelta(hours=float(self.params.get("before_hours", 24)))
         kinds = _kinds(self.params)
         drugs = sorted((str(d) for d in self.params["drugs"]), key=len, reverse=True)
+        regimens: Mapping[str, list[str]] = self.params.get("regimens") or {}
         doc = record.documents.get("orders")
         if doc is None:
             return []
@@ -1322,7 +1551,9 @@ class Medication(RuleKind):
                 ctx.events.latest is None or ctx.events.latest < t + after
             ):
                 continue
-            if _mentioned(record, kinds, (drug,), t - before, t + after):
+            # a named regimen documents its drugs ("开始四联根除幽门螺杆菌治疗")
+            words = (drug, *(r for r, members in regimens.items() if drug in members))
+            if _mentioned(record, kinds, words, t - before, t + after):
                 continue
             lead = len(doc.text[order.start : order.end]) - len(
                 doc.text[order.start : order.end].lstrip()
@@ -1406,6 +1637,26 @@ class ExpressionRule(RuleKind):
         return [self.hit(ctx, doc_type=document, missing=missing)]
 
 
+def _operated_diagnosis(record: Record) -> str:
+    """The diagnosis an operation treated: the 术后诊断 (else 术前诊断) of the operation record."""
+    for note in record.notes("surgery"):
+        sec = note.section("术中诊断") or note.section("术前诊断")
+        if sec is not None:
+            doc = record.documents[note.document]
+            items = _dx_items(doc.norm, sec.body_start, sec.end)
+            if items:
+                return doc.norm[items[0][0] : items[0][1]]
+    return ""
+
+
+def _same_disease(a: str, b: str) -> bool:
+    a, b = _PAREN_RE.sub("", a).strip(), _PAREN_RE.sub("", b).strip()
+    if not a or not b:
+        return False
+    short, long_ = sorted((a, b), key=len)
+    return (len(short) >= 2 and short in long_) or _similar(a, b) >= 0.4
+
+
 class FrontPage(RuleKind):
     """ICD-10 checks on the 病案首页 diagnoses (``meta.front_page``; silent without one).
 
@@ -1426,6 +1677,7 @@ class FrontPage(RuleKind):
             "code_unspecific",
             "principal_symptom",
             "principal_external",
+            "principal_surgery",
             "sex",
             "age",
         }
@@ -1444,6 +1696,8 @@ class FrontPage(RuleKind):
 
         diagnoses = icd10.read_front_page(record.meta.raw.get("front_page"))
         if diagnoses is None:
+            diagnoses = _discharge_coded_diagnoses(record)
+        if diagnoses is None:
             return []
         kb = icd10.load_icd_knowledge()
         which = str(self.params["check"])
@@ -1451,13 +1705,16 @@ class FrontPage(RuleKind):
         out: list[Finding] = []
 
         def add(d: icd10.Diagnosis, confidence: float | None = None, **fmt: object) -> None:
+            quote = d.quote
+            if d.span is not None:
+                quote = record.documents[d.document].text[d.span[0] : d.span[1]]
             out.append(
                 self._build(
                     ctx,
-                    "front_page",
-                    "",
-                    d.quote,
-                    None,
+                    d.document,
+                    "出院诊断" if d.span is not None else "",
+                    quote,
+                    d.span,
                     None,
                     confidence,
                     {"code": d.code, "name": d.name, **fmt},
@@ -1495,6 +1752,14 @@ class FrontPage(RuleKind):
                     add(principal, other=definite[0].quote)
             elif which == "principal_external" and icd10.in_ranges(code, kb.external_cause_ranges):
                 add(principal)
+        if which == "principal_surgery" and principal is not None and principal.name:
+            operated = _operated_diagnosis(record)
+            if operated and not _same_disease(principal.name, operated):
+                better = [
+                    d for d in diagnoses if not d.principal and _same_disease(d.name, operated)
+                ]
+                if better:
+                    add(principal, other=better[0].name)
         if which == "sex":
             sex = patient_sex(record, ctx.knowledge)
             for d in coded:

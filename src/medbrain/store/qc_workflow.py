@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -253,6 +254,25 @@ def rule_rows(session: Session, *, enabled_only: bool) -> list[dict[str, Any]]:
 def _knowledge_cached(key: str) -> QCKnowledge:
     overrides = json.loads(key)
     return load_qc_knowledge(overrides or None)
+
+
+HOSPITAL_FILE = ("qc", "overrides.yaml")
+
+
+def hospital_knowledge(home: Path | None) -> QCKnowledge:
+    """The shipped QC library with the hospital's overrides file
+    ``MEDBRAIN_HOME/qc/overrides.yaml`` merged in (rules on/off and weights, thresholds,
+    the scoring table or a named ``scoring.profile``); the shipped library when there is no
+    such file. Re-read when the file changes; a broken file is a KnowledgeError naming it."""
+    from medbrain.knowledge.overrides import read_hospital_file
+
+    overrides = read_hospital_file(home.joinpath(*HOSPITAL_FILE)) if home is not None else None
+    if not overrides:
+        return _knowledge_cached("{}")
+    try:
+        return _knowledge_cached(json.dumps(overrides, sort_keys=True, ensure_ascii=False))
+    except TypeError:  # YAML values that are not JSON (dates): no cache
+        return load_qc_knowledge(overrides)
 
 
 def effective_knowledge(session: Session, base: QCKnowledge | None = None) -> QCKnowledge:
@@ -752,7 +772,7 @@ def decide(
     if len(reason) > 2000:
         raise InputError("verdict", "reason", t("qc.notice.reason_too_long", lang))
     row = _notice_for_update(session, notice_id)
-    if row.kind != "defect":
+    if row.kind not in ("defect", "manual"):  # a manual finding may be overruled too
         raise ConflictError("verdict", "kind", t("qc.verdict.not_defect", lang))
     previous = row.verdict
     row.verdict = verdict
@@ -1267,7 +1287,7 @@ def scan_instance(settings: Any, now: datetime, lang: str = "zh") -> ScanResult:
         with transaction(instance.session_factory) as session:
             return scan_in_stay(
                 session,
-                knowledge=effective_knowledge(session),
+                knowledge=effective_knowledge(session, hospital_knowledge(settings.home)),
                 now=now,
                 zone=zone_of(settings.timezone),
                 lang=lang,

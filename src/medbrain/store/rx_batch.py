@@ -2,10 +2,11 @@
 
 Inputs: a directory of prescription JSON files (each one prescription, a FHIR Bundle or a JSON
 array of them), a ``.jsonl`` file (one prescription per line), a ``.json`` file, or the store
-(every encounter's medication orders). Runners: ``single`` (this process), ``process`` (a
-:mod:`multiprocessing` pool, the default) and ``ray`` (optional extra ``medbrain[ray]``; a
-local Ray unless ``address`` names a cluster). Every runner reviews chunks with the same pure
-:func:`medbrain.rx.batch.review_chunk`. Reports: CSV (one row per prescription) or XLSX
+(every encounter's medication orders). Runners (:mod:`medbrain.core.parallel`): ``single``
+(this process), ``process`` (a process pool, the default) and ``ray`` (optional extra
+``medbrain[ray]``; a local Ray unless ``address`` names a cluster). Every runner reviews each
+prescription with the same pure :func:`medbrain.rx.batch.review_one`; the knowledge is sent
+once per worker. Reports: CSV (one row per prescription) or XLSX
 (sheets ``prescriptions``, ``findings``, ``summary``), written to a temporary file and renamed,
 so a failed run leaves nothing half-written.
 """
@@ -14,11 +15,9 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medbrain.core.errors import BackendUnavailable, InputError
+from medbrain.core import parallel
+from medbrain.core.errors import InputError
 from medbrain.rx import RxKnowledge, load_rx_knowledge
-from medbrain.rx.batch import COLUMNS, FINDING_COLUMNS, finding_rows, review_chunk, summarize
+from medbrain.rx.batch import COLUMNS, FINDING_COLUMNS, finding_rows, review_one, summarize
 from medbrain.store import models as m
 from medbrain.store.rx_review import stored_prescriptions
 from medbrain.store.xlsx import Sheet, safe_cell, workbook_bytes
 
-ENGINES = ("process", "single", "ray")
+ENGINES = ("process", "single", "ray")  # the CLI default first
 FORMATS = (".csv", ".xlsx")
 DEFAULT_CHUNK = 500
 MAX_LINE_BYTES = 5_000_000
@@ -123,88 +123,53 @@ def store_inputs(session: Session, limit: int | None = None) -> list[Doc]:
 
 # -- runners -----------------------------------------------------------------------------------
 
-_worker_kb: RxKnowledge | None = None  # one per pool process, set by _init_worker
-
-
-def _init_worker(overrides: str | None) -> None:
-    global _worker_kb
-    _worker_kb = load_rx_knowledge(Path(overrides) if overrides else None)
-
-
-def _work(args: tuple[Sequence[Doc], str, float | None, bool]) -> list[dict[str, Any]]:
-    chunk, lang, threshold, detail = args
-    assert _worker_kb is not None
-    return review_chunk(chunk, _worker_kb, lang, threshold, detail)
-
-
-def chunks(docs: Sequence[Doc], size: int) -> Iterator[Sequence[Doc]]:
-    for start in range(0, len(docs), size):
-        yield docs[start : start + size]
-
 
 @dataclass(frozen=True, slots=True)
-class BatchRun:
-    rows: list[dict[str, Any]]
-    seconds: float
-    engine: str
-    workers: int
+class RxContext:
+    """What every worker needs, sent once per worker (see :mod:`medbrain.core.parallel`)."""
 
-    @property
-    def per_second(self) -> float:
-        return len(self.rows) / self.seconds if self.seconds > 0 else float("inf")
+    kb: RxKnowledge
+    lang: str = "zh"
+    threshold: float | None = None
+    detail: bool = True
+
+
+def review_doc(context: RxContext, doc: Doc) -> dict[str, Any]:
+    """One report row (the :class:`~medbrain.core.parallel.Job` work function)."""
+    key, document = doc
+    return review_one(key, document, context.kb, context.lang, context.threshold, context.detail)
+
+
+def error_doc(doc: Doc, message: str) -> dict[str, Any]:
+    """The row of a prescription whose review raised: counted as an error, never lost."""
+    key, document = doc
+    department = prescriber = ""
+    if isinstance(document, dict):
+        department = str(document.get("department") or "")
+        prescriber = str(document.get("prescriber") or document.get("prescriber_level") or "")
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update(
+        key=key,
+        department=department,
+        prescriber=prescriber,
+        verdict="error",
+        findings=0,
+        critical=0,
+        warning=0,
+        info=0,
+        error=message,
+        _findings=[],
+    )
+    return row
+
+
+RX_JOB: parallel.Job[Doc, dict[str, Any]] = parallel.Job(work=review_doc, error_row=error_doc)
+
+BatchRun = parallel.RunResult  # the runner's result: rows, seconds, engine, workers, per_second
 
 
 def ray_available() -> bool:
-    try:
-        import ray  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _run_ray(
-    docs: Sequence[Doc],
-    size: int,
-    workers: int,
-    lang: str,
-    threshold: float | None,
-    overrides: str | None,
-    address: str | None,
-    detail: bool,
-) -> list[dict[str, Any]]:
-    try:
-        import ray  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise BackendUnavailable(
-            "ray is not installed: pip install 'medbrain[ray]' (or use --engine process)"
-        ) from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    try:
-
-        @ray.remote  # type: ignore[untyped-decorator,unused-ignore]
-        def review_remote(
-            chunk: Sequence[Doc], lang: str, threshold: float | None, overrides: str | None
-        ) -> list[dict[str, Any]]:
-            kb = load_rx_knowledge(Path(overrides) if overrides else None)
-            return review_chunk(chunk, kb, lang, threshold, detail)
-
-        futures = [
-            review_remote.remote(list(chunk), lang, threshold, overrides)
-            for chunk in chunks(docs, size)
-        ]
-        rows: list[dict[str, Any]] = []
-        for part in ray.get(futures):
-            rows.extend(part)
-        return rows
-    finally:
-        if started_here:
-            ray.shutdown()
+    return parallel.ray_available()
 
 
 def run_batch(
@@ -219,42 +184,33 @@ def run_batch(
     ray_address: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     detail: bool = True,
-) -> BatchRun:
+    kb: RxKnowledge | None = None,
+) -> parallel.RunResult[dict[str, Any]]:
     """Review ``docs`` with the chosen runner; rows come back in input order.
 
     ``detail=False`` drops each row's finding list (the CSV report does not need it), which
-    keeps what workers send back small.
+    keeps what workers send back small. The knowledge is loaded once here (bad overrides fail
+    before any work) and sent once to each worker.
     """
-    if engine not in ENGINES:
-        raise InputError("--engine", "engine", f"must be one of {', '.join(ENGINES)}")
-    if chunk_size < 1:
-        raise InputError("--chunk-size", "chunk_size", "must be at least 1")
-    n_workers = max(1, workers or os.cpu_count() or 1)
-    overrides_text = str(overrides) if overrides else None
-    kb = load_rx_knowledge(overrides)  # validates the knowledge once, before any work starts
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    if engine == "single" or (engine == "process" and n_workers == 1):
-        for chunk in chunks(docs, chunk_size):
-            rows.extend(review_chunk(chunk, kb, lang, threshold, detail))
-            if progress:
-                progress(len(rows), len(docs))
-        engine, n_workers = "single", 1
-    elif engine == "process":
-        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with context.Pool(n_workers, initializer=_init_worker, initargs=(overrides_text,)) as pool:
-            tasks = ((chunk, lang, threshold, detail) for chunk in chunks(docs, chunk_size))
-            for part in pool.imap(_work, tasks):
-                rows.extend(part)
-                if progress:
-                    progress(len(rows), len(docs))
-    else:
-        rows = _run_ray(
-            docs, chunk_size, n_workers, lang, threshold, overrides_text, ray_address, detail
-        )
-        if progress:
-            progress(len(rows), len(docs))
-    return BatchRun(rows, time.perf_counter() - started, engine, n_workers)
+    parallel.check_options(engine, workers, chunk_size)
+    knowledge = kb if kb is not None else load_rx_knowledge(overrides)
+    context = RxContext(knowledge, lang, threshold, detail)
+
+    def report(done: int, total: int | None) -> None:
+        if progress is not None:
+            progress(done, total if total is not None else len(docs))
+
+    return parallel.run(
+        docs,
+        RX_JOB,
+        context,
+        engine=engine,
+        workers=workers,
+        chunk_size=chunk_size,
+        ray_address=ray_address,
+        progress=report,
+        is_error=lambda row: row["verdict"] == "error",
+    )
 
 
 # -- outputs -----------------------------------------------------------------------------------
@@ -326,7 +282,7 @@ def public_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{c: row.get(c, "") for c in COLUMNS} for row in rows]
 
 
-def summary_of(run: BatchRun) -> dict[str, Any]:
+def summary_of(run: parallel.RunResult[dict[str, Any]]) -> dict[str, Any]:
     out = summarize(run.rows)
     out.update(
         seconds=round(run.seconds, 3),

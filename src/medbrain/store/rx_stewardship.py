@@ -9,6 +9,12 @@ or to the end of the period while still admitted; outpatient and emergency visit
 time). All of an encounter's medication orders count (their ``days`` as written); orders are not
 split at the period's edges.
 
+Surgical prophylaxis of stored stays: each inpatient stay's first operation (a Procedure with a
+performed time whose ICD-9-CM-3 code is an operation), unless a diagnosis names an infection
+(then the antimicrobials are treatment), timed against the stay's imported
+MedicationAdministration doses of systemic antimicrobials (:mod:`medbrain.store.med_admin_models`).
+Incision = ``performedPeriod.start`` (or ``performedDateTime``), end = ``performedPeriod.end``.
+
 References
 ----------
 《抗菌药物临床应用管理办法》(卫生部令第84号, 2012); WHO ATC/DDD methodology (patient-days
@@ -27,15 +33,25 @@ from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
 from medbrain.rx import RxKnowledge, parse_prescription
 from medbrain.rx.culture_metrics import (
+    SYSTEMIC_ANTIMICROBIAL_ATC,
+    Dose,
+    ProphylaxisCase,
+    QualityRules,
     TherapyEpisode,
     culture_submission,
+    has_infection_indication,
     is_culture,
+    is_operation,
     load_quality_rules,
+    prophylaxis_case_from_doses,
     prophylaxis_only,
+    prophylaxis_timing,
 )
 from medbrain.rx.model import Patient, Prescription
+from medbrain.rx.names import resolve_name
 from medbrain.rx.stewardship_metrics import load_ddd_table, summarize_prescriptions
 from medbrain.store import models as m
+from medbrain.store.med_admin_models import MedicationAdministration
 from medbrain.store.rx_review import stored_prescriptions
 
 MAX_PERIOD_DAYS = 3660
@@ -118,6 +134,10 @@ def stewardship_report(
                 episodes.append(episode)
     report = summarize_prescriptions(rows, table, knowledge, lang)
     report["culture"] = culture_submission(_with_cultures(session, episodes, rules), rules)
+    inpatients = [e for e in encounters if e.kind == "inpatient"]
+    report["prophylaxis"] = prophylaxis_timing(
+        prophylaxis_cases(session, inpatients, knowledge, rules), rules
+    )
     report["skipped"] = skipped
     report["period"] = {"start": start.isoformat(), "end": end.isoformat()}
     return report
@@ -193,3 +213,250 @@ def _with_cultures(
         )
         for e, i in zip(episodes, ids, strict=True)
     ]
+
+
+# -- surgical prophylaxis from administered doses --------------------------------------------
+
+#: Administrations that were not (or not validly) given.
+NOT_GIVEN = ("not-done", "entered-in-error", "unknown")
+
+
+def _end_of(procedure: m.Procedure) -> datetime | None:
+    period = (procedure.resource or {}).get("performedPeriod") or {}
+    raw = period.get("end") if isinstance(period, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        end = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return end if end.tzinfo is not None else end.replace(tzinfo=UTC)
+
+
+def stay_diagnoses(session: Session, encounters: list[m.Encounter]) -> dict[int, list[str]]:
+    """Each stay's diagnoses, whatever their clinical status (an operation for an appendicitis
+    that is "resolved" now was still treatment), plus the patient's diagnoses without a stay."""
+    patient_ids = sorted({e.patient_id for e in encounters})
+    by_patient: dict[int, list[tuple[int | None, str]]] = {}
+    for patient_id, encounter_id, text in session.execute(
+        select(m.Condition.patient_id, m.Condition.encounter_id, m.Condition.text).where(
+            m.Condition.patient_id.in_(patient_ids)
+        )
+    ):
+        by_patient.setdefault(patient_id, []).append((encounter_id, text))
+    return {
+        e.id: [t for enc, t in by_patient.get(e.patient_id, []) if enc in (None, e.id)]
+        for e in encounters
+    }
+
+
+def prophylaxis_cases(
+    session: Session,
+    encounters: list[m.Encounter],
+    knowledge: RxKnowledge,
+    rules: QualityRules,
+) -> list[ProphylaxisCase]:
+    """One case per inpatient stay with an operation and an administered systemic antimicrobial
+    around it (see the module docstring); stays treated for an infection are left out."""
+    if not encounters:
+        return []
+    ids = [e.id for e in encounters]
+    first_operation: dict[int, m.Procedure] = {}
+    for proc in session.scalars(
+        select(m.Procedure)
+        .where(m.Procedure.encounter_id.in_(ids), m.Procedure.performed_at.is_not(None))
+        .order_by(m.Procedure.performed_at, m.Procedure.id)
+    ):
+        if proc.encounter_id is not None and is_operation(proc.code, rules):
+            first_operation.setdefault(proc.encounter_id, proc)
+    if not first_operation:
+        return []
+    doses: dict[int, list[Dose]] = {}
+    for row in session.scalars(
+        select(MedicationAdministration).where(
+            MedicationAdministration.encounter_id.in_(sorted(first_operation)),
+            MedicationAdministration.given_at.is_not(None),
+            MedicationAdministration.status.not_in(NOT_GIVEN),
+        )
+    ):
+        found = resolve_name(row.drug, knowledge)
+        drug = knowledge.drugs.get(found.drug_id) if found else None
+        if drug is None or not str(drug.atc or "").startswith(SYSTEMIC_ANTIMICROBIAL_ATC):
+            continue
+        if row.encounter_id is not None and row.given_at is not None:
+            doses.setdefault(row.encounter_id, []).append(
+                Dose(given_at=row.given_at, drug_id=drug.id, given_end=row.given_end)
+            )
+    diagnoses = stay_diagnoses(session, [e for e in encounters if e.id in doses])
+    am = knowledge.antimicrobial
+    cases = []
+    for encounter in encounters:
+        operation = first_operation.get(encounter.id)
+        if operation is None or operation.performed_at is None or encounter.id not in doses:
+            continue
+        texts = diagnoses.get(encounter.id, [])
+        if has_infection_indication(texts, am.infection_terms, am.prophylaxis_terms):
+            continue
+        case = prophylaxis_case_from_doses(
+            f"Encounter/{encounter.id}",
+            encounter.department or "—",
+            operation.performed_at,
+            _end_of(operation),
+            doses[encounter.id],
+            rules,
+        )
+        if case is not None:
+            cases.append(case)
+    return cases
+
+
+# -- demo data -------------------------------------------------------------------------------
+
+_LAB = "http://terminology.hl7.org/CodeSystem/observation-category"
+_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+#: (LOINC, LOINC long common name, Chinese display) of the demo's culture samples.
+DEMO_CULTURES = (
+    ("600-7", "Bacteria identified in Blood by Culture", "血培养"),
+    ("6460-0", "Bacteria identified in Sputum by Culture", "痰培养"),
+)
+#: (minutes from incision to the first dose, hours after the end of the operation of the last)
+DEMO_PROPHYLAXIS_PATTERNS = ((-40, 8.0), (-150, 48.0), (15, 0.0))
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _systemic_antimicrobial(name: str, knowledge: RxKnowledge) -> str | None:
+    found = resolve_name(name, knowledge)
+    drug = knowledge.drugs.get(found.drug_id) if found else None
+    if drug is None or not str(drug.atc or "").startswith(SYSTEMIC_ANTIMICROBIAL_ATC):
+        return None
+    return drug.id
+
+
+def demo_stewardship_bundle(session: Session, knowledge: RxKnowledge) -> dict[str, Any]:
+    """A FHIR Bundle of synthetic administrations and culture samples for the demo's stays.
+
+    * Stays with an operation, an antimicrobial order and no infection diagnosis get
+      MedicationAdministration doses (the ordered drug, IV) in turn on time with a short
+      course, on time with a 48-h course, and late (after the incision).
+    * Stays treated for an infection get a culture sample (blood, sputum) 30 min before the
+      first antimicrobial order, every third one 2 h after it instead (not counted).
+    """
+    rules = load_quality_rules()
+    am = knowledge.antimicrobial
+    stays = list(
+        session.scalars(
+            select(m.Encounter).where(m.Encounter.kind == "inpatient").order_by(m.Encounter.id)
+        )
+    )
+    stored = {p.encounter.id: p for p in stored_prescriptions(session, stays)}
+    operations: dict[int, m.Procedure] = {}
+    for proc in session.scalars(
+        select(m.Procedure)
+        .where(m.Procedure.performed_at.is_not(None))
+        .order_by(m.Procedure.performed_at, m.Procedure.id)
+    ):
+        if proc.encounter_id is not None and is_operation(proc.code, rules):
+            operations.setdefault(proc.encounter_id, proc)
+    patients = {
+        p.id: p.fhir_id
+        for p in session.scalars(select(m.Patient).where(m.Patient.fhir_id.is_not(None)))
+    }
+    all_diagnoses = stay_diagnoses(session, stays)
+    entries: list[dict[str, Any]] = []
+    surgical = cultured = 0
+    for stay in stays:
+        prescription = stored.get(stay.id)
+        patient_ref = patients.get(stay.patient_id)
+        if prescription is None or patient_ref is None or stay.fhir_id is None:
+            continue
+        orders = [
+            (r, drug_id)
+            for r in prescription.requests
+            if (drug_id := _systemic_antimicrobial(r.drug, knowledge)) is not None
+        ]
+        if not orders:
+            continue
+        diagnoses = all_diagnoses.get(stay.id, [])
+        refs = {
+            "subject": {"reference": f"Patient/{patient_ref}"},
+        }
+        infection = has_infection_indication(diagnoses, am.infection_terms, am.prophylaxis_terms)
+        operation = operations.get(stay.id)
+        if operation is not None and operation.performed_at is not None and not infection:
+            request, _drug = orders[0]
+            first, last_hours = DEMO_PROPHYLAXIS_PATTERNS[surgical % 3]
+            surgical += 1
+            start = operation.performed_at + timedelta(minutes=first)
+            end = (_end_of(operation) or operation.performed_at) + timedelta(hours=last_hours)
+            times = [start]
+            while times[-1] + timedelta(hours=8) <= end:
+                times.append(times[-1] + timedelta(hours=8))
+            for k, at in enumerate(times):
+                dose: dict[str, Any] = {
+                    "resourceType": "MedicationAdministration",
+                    "id": f"demo-ma-{stay.id}-{k}",
+                    "status": "completed",
+                    "medicationCodeableConcept": {"text": request.drug},
+                    **refs,
+                    "context": {"reference": f"Encounter/{stay.fhir_id}"},
+                    "effectivePeriod": {
+                        "start": _iso(at),
+                        "end": _iso(at + timedelta(minutes=30)),
+                    },
+                    "dosage": {"route": {"text": "静脉滴注"}},
+                    "note": [{"text": "synthetic demo data"}],
+                }
+                if request.fhir_id:
+                    dose["request"] = {"reference": f"MedicationRequest/{request.fhir_id}"}
+                entries.append({"resource": dose})
+        elif infection:
+            times = [r.authored_at for r, _ in orders if r.authored_at is not None]
+            if not times:
+                continue
+            code, display, zh = DEMO_CULTURES[cultured % len(DEMO_CULTURES)]
+            late = cultured % 3 == 2
+            cultured += 1
+            at = min(times) + (timedelta(hours=2) if late else timedelta(minutes=-30))
+            entries.append(
+                {
+                    "resource": {
+                        "resourceType": "Observation",
+                        "id": f"demo-culture-{stay.id}",
+                        "status": "final",
+                        "category": [{"coding": [{"system": _LAB, "code": "laboratory"}]}],
+                        "code": {
+                            "coding": [
+                                {"system": "http://loinc.org", "code": code, "display": display}
+                            ],
+                            "text": zh,
+                        },
+                        **refs,
+                        "encounter": {"reference": f"Encounter/{stay.fhir_id}"},
+                        "effectiveDateTime": _iso(at),
+                        "valueString": "无细菌生长",
+                        "interpretation": [
+                            {"coding": [{"system": _INTERPRETATION, "code": "NEG"}]}
+                        ],
+                    }
+                }
+            )
+    return {
+        "resourceType": "Bundle",
+        "id": "demo-stewardship",
+        "type": "collection",
+        "entry": entries,
+    }
+
+
+def seed_demo_stewardship(session: Session, knowledge: RxKnowledge | None = None) -> int:
+    """Import :func:`demo_stewardship_bundle` through the FHIR importer; returns its size."""
+    from medbrain.interop.fhir.importer import import_bundle
+    from medbrain.rx import load_rx_knowledge
+
+    bundle = demo_stewardship_bundle(session, knowledge or load_rx_knowledge(None))
+    if bundle["entry"]:
+        import_bundle(session, bundle, source="demo-stewardship")
+    return len(bundle["entry"])

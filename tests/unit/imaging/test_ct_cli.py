@@ -23,6 +23,7 @@ NODULE_KEYS = {
     "solid_component_mm",
     "side",
     "lobe",
+    "lobe_reason",  # added (issue 4 lobes): why lobe is null, or which fissures decided
     "location",
     "score",
 }

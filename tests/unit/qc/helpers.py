@@ -20,9 +20,9 @@ def registry() -> RuleRegistry:
     return RuleRegistry(load_qc_knowledge())
 
 
-def load_fixture(name: str) -> dict[str, Any]:
+def load_fixture(name: str, root: Path = HAND) -> dict[str, Any]:
     """A hand fixture as the API body ``{"documents": ..., "meta": ...}`` (UTF-8 or GBK)."""
-    folder = HAND / name
+    folder = root / name
     documents: dict[str, str] = {}
     for path in sorted(folder.glob("*.txt")):
         raw = path.read_bytes()

@@ -4,7 +4,8 @@ Pages (HTMX, cookie login, CSRF):
 
 =======================================  ================================================
 ``GET /ed``                              the live board, with a form to register an arrival
-``GET /ed/board``                        the board fragment, polled every 30 s
+``GET /ed/board``                        the board fragment, polled every 30 s (audited
+                                         once per user per 10 min or when the visits change)
 ``POST /ed/visits``                      register and triage an arrival (form)
 ``POST /ed/visits/{id}/steps``           stamp a step now (door, triage, doctor, ECG, CT…)
 ``POST /ed/visits/{id}/retriage``        the nurse's new level, with a reason
@@ -18,7 +19,8 @@ REST (``/api/v1/ed``): ``POST /visits``, ``GET /board``, ``GET /visits/{id}``,
 The router holds no clinical logic: the triage engine levels an arrival, the pure board engine
 (:mod:`medbrain.triage.ed`) computes waits, breaches and re-triage prompts, and
 :mod:`medbrain.store.triage_ed` stores the times. Every state change is audited in the same
-transaction; every board read is audited.
+transaction; every board read is audited (the polled fragment once per user per 10 minutes or
+when the visits shown change, :mod:`medbrain.api.poll_audit`).
 
 References
 ----------
@@ -46,8 +48,9 @@ from medbrain.api.deps import (
     SettingsDep,
     require_role,
 )
+from medbrain.api.poll_audit import audit_poll
 from medbrain.api.routers import triage as triage_api
-from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
+from medbrain.api.routers.ui import page_router, redirect, render, ui_role
 from medbrain.core.config import Settings
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import Lang
@@ -509,7 +512,15 @@ def ed_page(
 ) -> Response:
     """The ED board: live by HTMX polling, with a form to register an arrival."""
     context = _board_context(request, session, lang, settings, _now())
-    audit_read(request, user, "ed.board.read", "EdBoard", {"visits": len(context["rows"])})
+    audit_poll(
+        request,
+        user,
+        "ed.board.read",
+        "EdBoard",
+        {"visits": len(context["rows"]), "via": "page"},
+        shown=_visit_ids(context),
+        force=True,
+    )
     context["vital_fields"] = FORM_VITALS
     context["error"] = request.query_params.get("error")
     return render(request, "ed/board.html", context, lang=lang, user=user)
@@ -523,10 +534,23 @@ def ed_board_fragment(
     lang: LangDep,
     settings: SettingsDep,
 ) -> Response:
-    """The board fragment the page polls."""
-    response = _board_response(request, user, session, lang, settings)
-    audit_read(request, user, "ed.board.read", "EdBoard", {"via": "poll"})
-    return response
+    """The board fragment the page polls: audited once per user per window, or when the visits
+    shown change (:func:`medbrain.api.poll_audit.audit_poll`), not on every poll."""
+    context = _board_context(request, session, lang, settings, _now())
+    audit_poll(
+        request,
+        user,
+        "ed.board.read",
+        "EdBoard",
+        {"visits": len(context["rows"]), "via": "poll"},
+        shown=_visit_ids(context),
+    )
+    context["error"] = None
+    return render(request, "ed/_board.html", context, lang=lang, user=user)
+
+
+def _visit_ids(context: dict[str, Any]) -> list[object]:
+    return [row["visit_id"] for row in context["rows"]]
 
 
 def _form_number(raw: str) -> float | int | str:

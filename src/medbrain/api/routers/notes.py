@@ -138,7 +138,7 @@ def _draft_defects(
     return check_draft(
         text,
         note_type,
-        qc_api.knowledge_for(request),
+        qc_api.effective_knowledge_for(request, session),
         sex=patient.sex,
         age_years=age_on(patient.birth_date, datetime.now(UTC).date()),
         lang=lang,

@@ -62,9 +62,16 @@ def _default_knowledge() -> QCKnowledge:
 
 
 def knowledge_for(request: Request) -> QCKnowledge:
-    """The app's QC knowledge (``app.state.qc_knowledge`` if set, else the shipped one)."""
+    """The app's QC knowledge: ``app.state.qc_knowledge`` if set, else the shipped library
+    with the hospital's ``MEDBRAIN_HOME/qc/overrides.yaml`` (re-read when it changes)."""
     configured = getattr(request.app.state, "qc_knowledge", None)
-    return configured if isinstance(configured, QCKnowledge) else _default_knowledge()
+    if isinstance(configured, QCKnowledge):
+        return configured
+    from medbrain.store import qc_workflow
+
+    settings = getattr(request.app.state, "settings", None)
+    home = getattr(settings, "home", None)
+    return qc_workflow.hospital_knowledge(home) if home is not None else _default_knowledge()
 
 
 def effective_knowledge_for(request: Request, session: Session) -> QCKnowledge:

@@ -626,12 +626,12 @@ def rules_disable(
 async def schedule_loop(app: FastAPI, seconds: int) -> None:
     """Run the scan every ``seconds`` (first run after one interval); errors are logged,
     never fatal to the app."""
-    from medbrain.qc import load_qc_knowledge
-
-    knowledge = getattr(app.state, "qc_knowledge", None) or load_qc_knowledge(None)
     while True:
         await asyncio.sleep(seconds)
         try:
+            knowledge = getattr(app.state, "qc_knowledge", None) or wf.hospital_knowledge(
+                app.state.settings.home
+            )
             result = await asyncio.to_thread(
                 run_scan, app.state.session_factory, app.state.settings, knowledge
             )

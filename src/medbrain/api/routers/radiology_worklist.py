@@ -39,6 +39,7 @@ from medbrain.api.deps import (
     SettingsDep,
     require_role,
 )
+from medbrain.api.poll_audit import audit_poll
 from medbrain.api.routers.ui import page_router, render, ui_role
 from medbrain.core.config import Settings
 from medbrain.core.i18n import Lang, t
@@ -89,12 +90,23 @@ def worklist_page(
     user: RadiologyUiUser,
     session: ReadSessionDep,
     settings: SettingsDep,
-    auditor: ReadAuditDep,
     lang: LangDep,
 ) -> Response:
     context = _context(session, settings, lang)
-    auditor.record("radiology.worklist.read", "ImagingStudy", {"rows": len(context["rows"])})
+    audit_poll(
+        request,
+        user,
+        "radiology.worklist.read",
+        "ImagingStudy",
+        {"rows": len(context["rows"]), "via": "page"},
+        shown=_study_ids(context),
+        force=True,
+    )
     return render(request, "radiology/worklist.html", context, lang=lang, user=user)
+
+
+def _study_ids(context: dict[str, Any]) -> list[object]:
+    return [row.study_id for row in context["rows"]]
 
 
 @pages.get("/radiology/worklist/rows")
@@ -105,14 +117,19 @@ def worklist_rows(
     settings: SettingsDep,
     lang: LangDep,
 ) -> Response:
-    """The table alone, polled by HTMX while something is received or processing."""
-    return render(
+    """The table alone, polled by HTMX while something is received or processing. It shows
+    patients, so it is audited, but once per user per window or when the studies shown change
+    (:func:`medbrain.api.poll_audit.audit_poll`), not every 2 s."""
+    context = _context(session, settings, lang)
+    audit_poll(
         request,
-        "radiology/worklist_rows.html",
-        _context(session, settings, lang),
-        lang=lang,
-        user=user,
+        user,
+        "radiology.worklist.read",
+        "ImagingStudy",
+        {"rows": len(context["rows"]), "via": "poll"},
+        shown=_study_ids(context),
     )
+    return render(request, "radiology/worklist_rows.html", context, lang=lang, user=user)
 
 
 def _limits(settings: Settings) -> ZipLimits:

@@ -29,6 +29,7 @@ from medbrain.core.errors import NotFoundError
 from medbrain.interop.fhir.datatypes import LOINC_SYSTEM, UCUM_SYSTEM, V2_0203_SYSTEM
 from medbrain.knowledge.loaders import document_types
 from medbrain.store import models as m
+from medbrain.store.med_admin_models import MedicationAdministration
 
 _KIND_CLASS = {
     "outpatient": ("AMB", "ambulatory"),
@@ -430,6 +431,11 @@ def patient_everything(
     resources += [
         _medication_request(r, patient, encounters)
         for r in _ordered(rows(m.MedicationRequest), "authored_at")
+    ]
+    resources += [  # imported only, so the stored resource is always there
+        _with_id(a.resource, a)
+        for a in _ordered(rows(MedicationAdministration), "given_at")
+        if a.resource
     ]
     resources += [_allergy(a, patient) for a in _ordered(rows(m.AllergyIntolerance), "recorded_at")]
     resources += [

@@ -56,6 +56,7 @@ from medbrain.interop.fhir.resources import (
 )
 from medbrain.interop.fhir.validation import validate_envelope, validate_resource
 from medbrain.store import models as m
+from medbrain.store.med_admin_models import MedicationAdministration
 
 #: Resource types MedBrain stores, in the order they are written (targets before sources).
 SUPPORTED_TYPES: tuple[str, ...] = (
@@ -64,6 +65,7 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Condition",
     "Observation",
     "MedicationRequest",
+    "MedicationAdministration",
     "AllergyIntolerance",
     "Procedure",
     "DocumentReference",
@@ -290,6 +292,7 @@ _MODELS: dict[str, type[Any]] = {
     "Condition": m.Condition,
     "Observation": m.Observation,
     "MedicationRequest": m.MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
     "AllergyIntolerance": m.AllergyIntolerance,
     "Procedure": m.Procedure,
     "DocumentReference": m.Document,
@@ -543,6 +546,7 @@ def import_prepared(session: Session, prepared: PreparedBundle) -> ImportResult:
             "Condition",
             "Observation",
             "MedicationRequest",
+            "MedicationAdministration",
             "AllergyIntolerance",
             "Procedure",
         ):

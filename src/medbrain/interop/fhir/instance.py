@@ -69,7 +69,9 @@ def _qc_recheck(
     qc_workflow.recheck_after_import(
         session,
         result.document_encounter_ids,
-        knowledge=qc_workflow.effective_knowledge(session),
+        knowledge=qc_workflow.effective_knowledge(
+            session, qc_workflow.hospital_knowledge(settings.home)
+        ),
         zone=qc_workflow.zone_of(settings.timezone),
         actor=qc_workflow.Actor(who, role),
         lang=settings.default_lang,

@@ -11,7 +11,8 @@ References
 HL7 FHIR R4 (4.0.1): §2.3.0 references (literal, absolute, conditional), §2.24.0 data types;
 resources Patient, Encounter (class: v3 ActEncounterCode), Condition, Observation
 (interpretation: v3 ObservationInterpretation), MedicationRequest (Dosage, Timing),
-AllergyIntolerance, Procedure, DocumentReference, ImagingStudy; HL7 v2.9 table 0203
+MedicationAdministration (effective[x], request), AllergyIntolerance, Procedure, DocumentReference,
+ImagingStudy; HL7 v2.9 table 0203
 (``MR``, ``NNCHN``); GB 11643-1999 《公民身份号码》; 《处方管理办法》(2007) 第六条 (frequency
 abbreviations).
 """
@@ -486,19 +487,7 @@ def _stage_medication_request(ctx: StagingContext, item: Staged) -> None:
     res = item.resource
     _require_patient(ctx, item, "subject")
     item.encounter = _reference(ctx, res, "encounter", "Encounter", item.prefix)
-    drug: str | None
-    drug_code: str | None = None
-    if "medicationCodeableConcept" in res:
-        drug = dt.concept_text(res["medicationCodeableConcept"])
-        drug_code = dt.first_code(res["medicationCodeableConcept"])
-    else:
-        reference = res.get("medicationReference") or {}
-        target = ctx.medications.get(str(reference.get("reference")))
-        if target is not None:
-            drug = dt.concept_text(target.get("code"))
-            drug_code = dt.first_code(target.get("code"))
-        else:
-            drug = reference.get("display") or reference.get("reference")
+    drug, drug_code = _medication(ctx, res)
     dosage = (res.get("dosageInstruction") or [{}])[0]
     dose_value = dose_unit = None
     for dose_rate in dosage.get("doseAndRate") or []:
@@ -526,6 +515,58 @@ def _stage_medication_request(ctx: StagingContext, item: Staged) -> None:
         "status": dt.clip(str(res.get("status") or "unknown"), 32),
         "prescriber": dt.clip((res.get("requester") or {}).get("display"), 128),
         "authored_at": _time(ctx, item, "authoredOn"),
+    }
+
+
+def _medication(ctx: StagingContext, res: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(name, code) of ``medication[x]``: a concept, or a Medication in the bundle."""
+    if "medicationCodeableConcept" in res:
+        concept = res["medicationCodeableConcept"]
+        return dt.concept_text(concept), dt.first_code(concept)
+    reference = res.get("medicationReference") or {}
+    target = ctx.medications.get(str(reference.get("reference")))
+    if target is not None:
+        return dt.concept_text(target.get("code")), dt.first_code(target.get("code"))
+    return reference.get("display") or reference.get("reference"), None
+
+
+def _stage_medication_administration(ctx: StagingContext, item: Staged) -> None:
+    """A dose actually given: when (effective[x]), what, by which route, for which order.
+
+    ``context`` may reference an EpisodeOfCare, which MedBrain does not store; only an
+    Encounter reference links the dose to a stay.
+    """
+    res = item.resource
+    _require_patient(ctx, item, "subject")
+    context = res.get("context")
+    raw = context.get("reference") if isinstance(context, dict) else None
+    if isinstance(raw, str) and (
+        ctx.keys.get(raw, ("",))[0] == "Encounter" or raw.split("/")[-2:-1] == ["Encounter"]
+    ):
+        item.encounter = _reference(ctx, res, "context", "Encounter", item.prefix)
+    drug, drug_code = _medication(ctx, res)
+    dosage = res.get("dosage") or {}
+    dose = dosage.get("dose") if isinstance(dosage, dict) else None
+    request = (res.get("request") or {}).get("reference")
+    request_id = None
+    if isinstance(request, str):
+        match = LITERAL_REFERENCE.search(request)
+        if match and match.group(1) == "MedicationRequest":
+            request_id = match.group(2)
+    given_at = _time(ctx, item, "effectiveDateTime", "effectivePeriod.start")
+    given_end = _time(ctx, item, "effectivePeriod.end")
+    if given_at is not None and given_end is not None and given_end < given_at:
+        raise InputError(ctx.source, f"{item.prefix}.effectivePeriod.end", "ends before it starts")
+    item.values = {
+        "drug": dt.clip(drug or dosage.get("text") or "未注明药品", 256),
+        "drug_code": dt.clip(drug_code, 64),
+        "dose_value": dt.quantity_value(dose),
+        "dose_unit": dt.clip((dose or {}).get("unit") or (dose or {}).get("code"), 32),
+        "route": dt.clip(dt.concept_text(dosage.get("route")), 32),
+        "status": dt.clip(str(res.get("status") or "unknown"), 32),
+        "request_fhir_id": dt.clip(request_id, 128),
+        "given_at": given_at,
+        "given_end": given_end,
     }
 
 
@@ -692,6 +733,7 @@ STAGERS: dict[str, Callable[[StagingContext, Staged], None]] = {
     "Condition": _stage_condition,
     "Observation": _stage_observation,
     "MedicationRequest": _stage_medication_request,
+    "MedicationAdministration": _stage_medication_administration,
     "AllergyIntolerance": _stage_allergy,
     "Procedure": _stage_procedure,
     "DocumentReference": _stage_document,

@@ -256,7 +256,8 @@ def check_dose(ctx: Context) -> list[Finding]:
                     )
                 )
                 continue
-            if over_limit(dose / p.weight_kg, rule.mg_kg_dose_max):
+            rounding = 1 + ctx.kb.policy.weight_rounding
+            if over_limit(dose / p.weight_kg / rounding, rule.mg_kg_dose_max):
                 out.append(
                     make_finding(
                         ctx,
@@ -276,7 +277,7 @@ def check_dose(ctx: Context) -> list[Finding]:
             if (
                 daily is not None
                 and item.per_day
-                and over_limit(daily / p.weight_kg, rule.mg_kg_daily_max)
+                and over_limit(daily / p.weight_kg / rounding, rule.mg_kg_daily_max)
             ):
                 out.append(
                     make_finding(

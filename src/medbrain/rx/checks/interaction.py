@@ -8,8 +8,25 @@ interactions médicamenteuses; FDA labels §7.
 
 from __future__ import annotations
 
-from medbrain.core.findings import Finding
+from medbrain.core.findings import Finding, Severity
 from medbrain.rx.checks.context import EPS, Context, make_finding
+from medbrain.rx.knowledge import Interaction
+
+
+def _monitored(ctx: Context, inter: Interaction) -> bool:
+    """True when the row's ``info_when`` conditions are all known and met (e.g. K < 5.0 and
+    CrCl ≥ 30 for an MRA with a RAAS blocker): the finding stays, as monitoring advice (info).
+    """
+    if not inter.info_when_labs_below and inter.info_when_crcl_at_least is None:
+        return False
+    labs = ctx.rx.patient.labs
+    for lab, bound in inter.info_when_labs_below.items():
+        value = labs.get(lab)
+        if value is None or value >= bound:
+            return False
+    if inter.info_when_crcl_at_least is not None:
+        return ctx.crcl_ml_min is not None and ctx.crcl_ml_min >= inter.info_when_crcl_at_least
+    return True
 
 
 def check_interaction(ctx: Context) -> list[Finding]:
@@ -61,7 +78,7 @@ def check_interaction(ctx: Context) -> list[Finding]:
                         ctx,
                         f"rx.interaction.{inter.id}",
                         "interaction",
-                        inter.severity,
+                        Severity.INFO if _monitored(ctx, inter) else inter.severity,
                         [a, b],
                         inter.source,
                         "interaction",
