@@ -284,6 +284,11 @@ StoreOpt = Annotated[
 ]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD), --store")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD), --store")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="process (default), single or ray")]
+WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes (default: CPU count)")]
+RayAddressOpt = Annotated[
+    str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
+]
 
 
 def _stored_batch(
@@ -335,16 +340,10 @@ def rx_batch(
     store: StoreOpt = False,
     period_from: FromOpt = None,
     period_to: ToOpt = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="process (default), single or ray")
-    ] = "process",
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Processes (default: CPU count)")
-    ] = None,
+    engine: EngineOpt = "process",
+    workers: WorkersOpt = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Prescriptions per task")] = 500,
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
-    ] = None,
+    ray_address: RayAddressOpt = None,
     as_json: JsonOpt = False,
     lang: LangOpt = "zh",
     overrides: Annotated[
@@ -569,15 +568,9 @@ def qc_batch(
     store: StoreOpt = False,
     period_from: FromOpt = None,
     period_to: ToOpt = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="process (default), single or ray")
-    ] = "process",
-    ray_address: Annotated[
-        str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Processes (default: CPU count)")
-    ] = None,
+    engine: EngineOpt = "process",
+    ray_address: RayAddressOpt = None,
+    workers: WorkersOpt = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Records per task")] = 50,
     stage: Annotated[str, typer.Option("--stage", help="realtime or final")] = "final",
     as_json: JsonOpt = False,

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import Any, ClassVar
 
@@ -643,7 +644,11 @@ _DURATION_RE = re.compile(
     r"|(?:半|1)?(?:年|月|天)余|今[晨日早]|昨[日天晚夜]|[上前]午|入院前|术后"
 )
 _TRAIL = " \t\n。.;;,，、"
-_SYMPTOM_PREFIX_RE = re.compile(r"^(?:反复|间断|阵发性|持续性|突发|突然|进行性|发现|体检发现|再发)")
+_SYMPTOM_PREFIX_RE = re.compile(
+    r"^(?:反复|间断|阵发性|持续性|突发|突然|进行性|被发现|发现|体检发现|再发|确诊|诊断)"
+)
+# Words too generic to stand for a symptom on their own ("吞咽困难" is not matched by "持筷困难")
+_GENERIC_TAILS = frozenset({"困难", "不适", "异常", "增多", "减少", "加重", "减退", "障碍"})
 
 
 def _symptom(complaint: str) -> str:
@@ -673,6 +678,7 @@ class ChiefComplaint(RuleKind):
 
     def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
         out: list[Finding] = []
+        synonyms: Mapping[str, list[str]] = self.params.get("synonyms") or {}
         for note in record.notes("admission"):
             sec = note.section("主诉")
             if sec is None:
@@ -716,7 +722,14 @@ class ChiefComplaint(RuleKind):
                 hpi_text = doc.norm[hpi.body_start : hpi.end]
                 gap = int(self.params.get("max_gap_chars", 2))
                 loose = re.compile(f"{re.escape(symptom[0])}.{{0,{gap}}}{re.escape(symptom[1])}")
-                if symptom not in hpi_text and loose.search(hpi_text) is None:
+                # the key noun (皮肤黄染 → 黄染) and the ways an HPI writes it (停经 → 末次月经)
+                words = [symptom]
+                if len(symptom) > 2 and symptom[-2:] not in _GENERIC_TAILS:
+                    words.append(symptom[-2:])
+                for key, alts in synonyms.items():
+                    if key in symptom:
+                        words.extend(str(a) for a in alts)
+                if not any(w in hpi_text for w in words) and loose.search(hpi_text) is None:
                     out.append(
                         self.hit(
                             ctx,
@@ -935,6 +948,14 @@ def _discharge_coded_diagnoses(record: Record) -> list[Any] | None:
     return None
 
 
+def _place(ctx: CheckContext, value: _Value) -> str:
+    """Where a value was read: the document and, when known, its section (手术记录(手术名称))."""
+    doc = ctx.name(value.document)
+    if value.section and value.section != doc:
+        return f"{doc} ({value.section})" if ctx.lang == "en" else f"{doc}({value.section})"
+    return doc
+
+
 def _similar(a: str, b: str) -> float:
     sa, sb = _shingles(a, 2), _shingles(b, 2)
     if not sa or not sb:
@@ -981,6 +1002,8 @@ class Consistency(RuleKind):
             b=b_text or b.quote,
             doc_a=ctx.name(a.document),
             doc_b=ctx.name(b.document),
+            place_a=_place(ctx, a),
+            place_b=_place(ctx, b),
         )
 
     def _labelled_values(self, record: Record, pattern: re.Pattern[str]) -> list[_Value]:
@@ -1448,6 +1471,12 @@ def _mentioned(
     return False
 
 
+# Specimen and measure words around a test's core noun ("血清总胆红素", "中性粒细胞计数").
+_LAB_AFFIX_RE = re.compile(
+    r"^(?:动脉血|血清|血浆|全血|血|尿|总|直接|间接)+|(?:计数|浓度|测定|定量)$"
+)
+
+
 class LabFollowup(RuleKind):
     """A clearly abnormal result (outside ``low``/``high``, or flagged 危急) must be named in
     a progress note within ``hours`` of the result time."""
@@ -1459,6 +1488,7 @@ class LabFollowup(RuleKind):
         hours = timedelta(hours=float(self.params["hours"]))
         kinds = _kinds(self.params)
         analytes: list[Mapping[str, Any]] = list(self.params["analytes"])
+        synonyms: Mapping[str, list[str]] = self.params.get("synonyms") or {}
         out: list[Finding] = []
         doc = record.documents.get("labs")
         if doc is None:
@@ -1471,7 +1501,13 @@ class LabFollowup(RuleKind):
                 (a for a in analytes if lab.name == a["name"] or lab.name in a.get("aliases", ())),
                 None,
             )
-            critical_flag = "危急" in lab.flag
+            # the laboratory's own marks count for any test: 危急值 anywhere on the result's
+            # line, or a doubled arrow (↑↑/↓↓)
+            line_end = doc.norm.find("\n", lab.end)
+            line = doc.norm[lab.start : len(doc.norm) if line_end < 0 else line_end]
+            critical_flag = (
+                "危急" in lab.flag or lab.flag in ("↑↑", "↓↓") or "危急" in line[len(lab.name) :]
+            )
             if row is None and not critical_flag:
                 continue
             low = row.get("low") if row else None
@@ -1490,6 +1526,14 @@ class LabFollowup(RuleKind):
             words = [lab.name, *(row.get("aliases", ()) if row else ())]
             if row:
                 words.append(str(row["name"]))
+            # a test outside the list, marked by the laboratory: its core noun (总胆红素 →
+            # 胆红素) or a listed synonym (氧分压 → PaO2, 氧合) addresses it too
+            words.extend(str(w) for w in synonyms.get(lab.name, ()))
+            # the treatment that answers the result (肌酐 in a dialysis patient: 透析)
+            words.extend(str(w) for w in (row.get("addressed_by", ()) if row else ()))
+            core = _LAB_AFFIX_RE.sub("", lab.name)
+            if len(core) >= 2:
+                words.append(core)
             words = [w for w in words if len(w) >= 2 or not w.isascii()]
             if _mentioned(record, kinds, words, lab.time.when, lab.time.when + hours):
                 continue
@@ -1552,8 +1596,10 @@ class Medication(RuleKind):
             ):
                 continue
             # a named regimen documents its drugs ("开始四联根除幽门螺杆菌治疗")
-            words = (drug, *(r for r, members in regimens.items() if drug in members))
-            if _mentioned(record, kinds, words, t - before, t + after):
+            named = tuple(r for r, members in regimens.items() if drug in members)
+            if _mentioned(record, kinds, named, t - before, t + after):
+                continue
+            if self._indicated(record, kinds, drug, t - before, t + after):
                 continue
             lead = len(doc.text[order.start : order.end]) - len(
                 doc.text[order.start : order.end].lstrip()
@@ -1570,6 +1616,140 @@ class Medication(RuleKind):
                 )
             )
         return out
+
+    def _indicated(
+        self, record: Record, kinds: tuple[str, ...], drug: str, start: datetime, end: datetime
+    ) -> bool:
+        """The drug is named in a note of the window with an indication in the same sentence
+        or the one either side (``indications``; negated ones such as 无感染证据 do not
+        count). Without ``indications`` naming the drug is enough."""
+        words: list[str] = [str(w) for w in self.params.get("indications") or ()]
+        if not words:
+            return _mentioned(record, kinds, (drug,), start, end)
+        indication_re = _words_re(tuple(words))
+        negated_re = _negated_re(
+            tuple(str(w) for w in self.params.get("negations") or ()), tuple(words)
+        )
+        for note in record.notes(*kinds):
+            if note.time is None or not start <= note.time.when <= end:
+                continue
+            text = record.norm_of(note)
+            at = text.find(drug)
+            while at >= 0:
+                window = _sentence_window(text, at, at + len(drug))
+                if negated_re is not None:
+                    window = negated_re.sub("", window)
+                if indication_re.search(window):
+                    return True
+                at = text.find(drug, at + len(drug))
+        return False
+
+
+_SENTENCE_END = "。;;!!?\n"
+
+
+def _sentence_window(text: str, start: int, end: int) -> str:
+    """The sentence holding ``text[start:end]`` and the sentence either side of it."""
+    left = start
+    for _ in range(2):
+        cut = max(text.rfind(c, 0, left) for c in _SENTENCE_END)
+        left = cut if cut >= 0 else 0
+        if left == 0:
+            break
+    right = end
+    for _ in range(2):
+        cuts = [i for i in (text.find(c, right + 1) for c in _SENTENCE_END) if i >= 0]
+        right = min(cuts) if cuts else len(text)
+        if right == len(text):
+            break
+    return text[left:right]
+
+
+@lru_cache(maxsize=64)
+def _words_re(words: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)))
+
+
+@lru_cache(maxsize=64)
+def _negated_re(negations: tuple[str, ...], words: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not negations:
+        return None
+    neg = _words_re(negations).pattern
+    return re.compile(rf"(?:{neg})[^,。;;,]{{0,6}}?(?:{_words_re(words).pattern})")
+
+
+# Medication phrases in a note: a verb of giving, an optional route, a drug name and a dose
+# ("加用骨化三醇0.25μg qd", "予静滴左氧氟沙星0.5g").
+_DOSE_UNITS = r"(?:mg|g|μg|ug|mcg|ml|mL|IU|U|万U|万单位|单位|片|粒|支|袋)"
+
+
+class MedicationGiven(RuleKind):
+    """A drug a progress note says was given (``verbs`` + name + dose) must be on an order
+    line (generic name with salt and dosage form stripped, or an ``aliases`` brand name).
+    Phrases after ``exclude_before`` words in the same clause (建议, 外院, 必要时 …) are
+    plans or history, not administrations."""
+
+    kind = "medication_given"
+    required_params = ("verbs",)
+
+    def check(self, record: Record, ctx: CheckContext) -> list[Finding]:
+        if "orders" not in record.documents:
+            return []  # no orders to compare with (qc.doc rules report a missing document)
+        kinds = _kinds(self.params)
+        verbs = _words_re(tuple(str(v) for v in self.params["verbs"])).pattern
+        routes = _words_re(tuple(str(r) for r in self.params.get("routes") or ("口服",))).pattern
+        phrase_re = _given_re(verbs, routes)
+        exclude = tuple(str(w) for w in self.params.get("exclude_before") or ())
+        forms_re = _words_re(tuple(str(f) for f in self.params.get("forms") or ("注射液",)))
+        aliases: Mapping[str, list[str]] = self.params.get("aliases") or {}
+        grace = timedelta(hours=float(self.params.get("hours", 24)))
+        ordered = " ".join(
+            forms_re.sub("", _SALT_RE.sub("", o.text)) for o in record.orders if o.text
+        )
+        out: list[Finding] = []
+        seen: set[str] = set()
+        for note in record.notes(*kinds):
+            if note.time is None:
+                continue
+            if ctx.stage == "realtime" and (
+                ctx.events.latest is None or ctx.events.latest < note.time.when + grace
+            ):
+                continue
+            text = record.norm_of(note)
+            offset = note.start
+            for match in phrase_re.finditer(text):
+                name = forms_re.sub("", _SALT_RE.sub("", match.group("drug")))
+                if len(name) < 2 or name in seen:
+                    continue
+                clause_start = max(text.rfind(c, 0, match.start()) for c in ",,。;;\n") + 1
+                if any(w in text[clause_start : match.start()] for w in exclude):
+                    continue
+                names = (name, *(str(a) for a in aliases.get(name, ())))
+                if any(n in ordered for n in names):
+                    continue
+                seen.add(name)
+                s = offset + match.start("drug")
+                e = offset + match.end()
+                quote = record.documents[note.document].text[s:e]
+                out.append(
+                    self.hit(
+                        ctx,
+                        doc_type=note.document,
+                        section=name,
+                        quote=quote,
+                        span=(s, s + len(quote)),
+                        drug=name,
+                    )
+                )
+        return out
+
+
+@lru_cache(maxsize=16)
+def _given_re(verbs: str, routes: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?:{verbs})(?:{routes})?(?P<drug>[\u4e00-\u9fff]{{2,14}}?)"
+        rf"[ \t]*\d+(?:\.\d+)?[ \t]*{_DOSE_UNITS}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1792,6 +1972,7 @@ KINDS: dict[str, type[RuleKind]] = {
         Consent,
         LabFollowup,
         Medication,
+        MedicationGiven,
         ExpressionRule,
         FrontPage,
     )

@@ -80,6 +80,14 @@ class Vocabulary:
     #: headings also recognised inside a line, after a colon, blank or sentence punctuation
     #: (``拟诊讨论:诊断依据:…。鉴别诊断:…``, ``助手:何飞 麻醉方式:腰硬联合麻醉``)
     inline_heading_re: re.Pattern[str] | None = None
+    #: any known heading run on inside a line with a colon (``…第3周期治疗现病史:患者…。
+    #: 既往史:…``): after sentence punctuation or a blank any alias, after other text only
+    #: aliases of three or more characters (``CT结论:`` or ``入院查体:`` stay body text).
+    #: The distinct alias lengths, longest first: a colon is checked against the words
+    #: that end right before it (much cheaper than searching a pattern at every offset).
+    runon_lengths: tuple[int, ...] = ()
+    #: the characters an alias ends with (a cheap pre-check before each colon)
+    heading_last: frozenset[str] = frozenset()
     #: characters a heading line can begin with (after blanks): a cheap pre-check that
     #: spares the heading pattern most body lines
     heading_first: frozenset[str] = frozenset()
@@ -132,6 +140,8 @@ def build_vocabulary(data: Mapping[str, Any]) -> Vocabulary:
             signature_roles=roles,
             version=str(data.get("version", "")),
             inline_heading_re=inline_heading_re,
+            runon_lengths=tuple(sorted({len(a) for a in alias_to_title if a}, reverse=True)),
+            heading_last=frozenset(a[-1] for a in alias_to_title if a),
             heading_first=frozenset(a[0] for a in alias_to_title if a)
             | frozenset("([【一二三四五六七八九十"),
         )
@@ -339,6 +349,49 @@ def _split_points(
     return points
 
 
+_RUN_ON_AFTER = frozenset("。;;!! \t\n")
+
+
+def _run_on_headings(
+    vocab: Vocabulary,
+    norm: str,
+    found: list[tuple[int, int, int, int, str]],
+    taken: list[tuple[int, int]],
+    end: int,
+) -> None:
+    """Add the headings run on inside lines (``…治疗现病史:患者…``) to ``found``."""
+    titles = vocab.alias_to_title
+    last = vocab.heading_last
+    colon = norm.find(":", found[0][3], end)
+    while colon >= 0:
+        q = colon
+        while q > 0 and norm[q - 1] in " \t":
+            q -= 1
+        if q == 0 or norm[q - 1] not in last:
+            colon = norm.find(":", colon + 1, end)
+            continue
+        for length in vocab.runon_lengths:
+            s = q - length
+            word = norm[s:q]
+            if s < 0 or word not in titles:
+                continue
+            if length < 3 and (s == 0 or norm[s - 1] not in _RUN_ON_AFTER):
+                continue
+            if any(a <= s < b for a, b in taken):
+                break
+            # a sub-heading of the section it runs on in (个人史:出生史:…) is body text
+            inside = max((h for h in found if h[0] < s), default=None)
+            if inside is not None and titles[inside[4]] == titles[word]:
+                break
+            body = colon + 1
+            while body < end and norm[body] in " \t":
+                body += 1
+            found.append((s, s, q, body, word))
+            taken.append((s, body))
+            break
+        colon = norm.find(":", colon + 1, end)
+
+
 def _sections(vocab: Vocabulary, text: str, norm: str, start: int, end: int) -> tuple[Section, ...]:
     heads: list[re.Match[str]] = []
     first = vocab.heading_first
@@ -374,6 +427,10 @@ def _sections(vocab: Vocabulary, text: str, norm: str, start: int, end: int) -> 
             s = match.start("h")
             if not any(a <= s < b for a, b in taken):
                 found.append((s, s, match.end("h"), match.end(), match.group("h")))
+                taken.append((s, match.end()))
+        if vocab.runon_lengths:
+            found.sort()
+            _run_on_headings(vocab, norm, found, taken, end)
         found.sort()
     out: list[Section] = []
     for index, (_, word_start, word_end, body_start, word) in enumerate(found):

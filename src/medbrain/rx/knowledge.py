@@ -123,6 +123,8 @@ class Drug:
     components: Mapping[str, float] = field(default_factory=dict)
     indications: tuple[str, ...] = ()
     iu_per_unit: float | None = None
+    piece_g: float | None = None  # grams per piece (granules dosed in g or in 袋)
+    no_iv_push: bool = False  # concentrated electrolytes: infusion only, never IV push
     tags: frozenset[str] = frozenset()
 
     def name(self, lang: str) -> str:
@@ -219,6 +221,10 @@ class Vocab:
     form_routes: Mapping[str, tuple[str, ...]]
     source: str
     times_of_day: frozenset[str] = frozenset()
+    push_routes: frozenset[str] = frozenset()  # spellings of an IV push (bolus), not a drip
+    # Form words of eye/ear/nose products (vocab.yaml `local_forms`): such a name never
+    # resolves to a drug that cannot be given by the form's route.
+    local_form_words: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -547,6 +553,9 @@ def _build_drugs(
             components[str(comp)] = float(amount)
         if unit == "piece" and not d.get("piece"):
             raise row.fail("piece", "a piece-dosed product must name its counting word")
+        piece_g = row.num("piece_g")
+        if piece_g is not None and (unit != "piece" or piece_g <= 0):
+            raise row.fail("piece_g", "must be positive grams per piece of a piece-dosed product")
         max_days = row.num("max_days")
         drugs[d["id"]] = Drug(
             id=d["id"],
@@ -564,9 +573,11 @@ def _build_drugs(
             dose=dose,
             max_days=int(max_days) if max_days is not None else None,
             chronic=bool(d.get("chronic", False)),
+            no_iv_push=bool(d.get("no_iv_push", False)),
             components=components,
             indications=tuple(normalize_text(t) for t in row.strs("indications")),
             iu_per_unit=row.num("iu_per_unit"),
+            piece_g=piece_g,
         )
     # Tags: own id and classes plus those of hidden ingredients.
     out: dict[str, Drug] = {}
@@ -843,6 +854,8 @@ def _vocab(raw: Mapping[str, Any]) -> Vocab:
         form_routes=form_routes,
         source=row.source(),
         times_of_day=frozenset(normalize_text(t) for t in row.strs("times_of_day")),
+        push_routes=frozenset(normalize_text(t) for t in row.strs("push_routes")),
+        local_form_words=tuple((w, f) for w, f in form_words if f in set(row.strs("local_forms"))),
     )
 
 

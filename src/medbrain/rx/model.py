@@ -77,4 +77,5 @@ class Prescription:
     setting: str = "outpatient"  # outpatient | emergency | inpatient
     consultation: bool = False
     supply_reason: str | None = None  # 延长用量理由 (《处方管理办法》第十九条)
+    note: str | None = None  # free-text remark (e.g. 术后预防用药), read as an indication
     source: str = "prescription"

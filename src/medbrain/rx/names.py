@@ -113,7 +113,30 @@ def _strip_salts(text: str) -> list[str]:
 
 
 def resolve_name(name: str, kb: RxKnowledge) -> Resolution | None:
-    """Resolve a written drug name to a dictionary drug, or None if unknown."""
+    """Resolve a written drug name to a dictionary drug, or None if unknown.
+
+    An eye/ear/nasal product (``滴眼液`` …) never resolves to a drug that cannot be given by
+    that route (a systemic row): it is a product of its own, else unknown.
+    """
+    found = _resolve(name, kb)
+    if found is None:
+        return None
+    form = _local_form(normalize_text(name), kb)
+    if form is not None:
+        routes = kb.vocab.form_routes.get(form, ())
+        if not set(routes) & set(kb.drugs[found.drug_id].routes):
+            return None
+    return found
+
+
+def _local_form(text: str, kb: RxKnowledge) -> str | None:
+    for word, form in kb.vocab.local_form_words:
+        if word in text:
+            return form
+    return None
+
+
+def _resolve(name: str, kb: RxKnowledge) -> Resolution | None:
     names = kb.names
     text = normalize_text(name)
     if text in names:

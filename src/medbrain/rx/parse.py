@@ -193,6 +193,8 @@ def _amount(
             return None, "weight_missing", None
         amount = convert_amount(parsed_value * weight_kg, MASS, drug)
         return amount, None if amount is not None else "unit_incompatible", None
+    if family == MASS and drug.unit == "piece" and drug.piece_g:
+        return parsed_value * factor / (drug.piece_g * 1000.0), None, 1.0
     if family == VOLUME and drug.unit != "ml":
         concs = drug.per_ml
         if form and form in concs:
@@ -366,6 +368,7 @@ def parse_prescription(data: Any, kb: RxKnowledge, source: str = "prescription")
         setting=_setting(data, department, source),
         consultation=_bool(data.get("consultation"), source, "consultation"),
         supply_reason=_optional_text(data.get("supply_reason"), source, "supply_reason"),
+        note=_optional_text(data.get("note"), source, "note"),
         source=source,
     )
 

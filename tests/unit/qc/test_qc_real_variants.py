@@ -151,3 +151,100 @@ def test_rescue_end_and_consultation_time_are_read_from_the_narrative() -> None:
     assert "qc.time.consult-48h" in rule_ids(run(consult))
     quick = mutate(consult, "consult", "会诊时间:2024年5月10日", "会诊时间:2024年5月8日")
     assert "qc.time.consult-48h" not in rule_ids(run(quick))
+
+
+# ---------------------------------------------------------------------------------------------
+# Found by the second blind set (tests/fixtures/qc/blind2)
+
+BLIND2 = FIXTURES / "blind2"
+
+
+def blind2(name: str) -> dict[str, Any]:
+    return _load(name, BLIND2)
+
+
+def _set(body: dict[str, Any], doc: str, text: str) -> dict[str, Any]:
+    out = {"documents": dict(body["documents"]), "meta": dict(body["meta"])}
+    out["documents"][doc] = text
+    return out
+
+
+def test_admission_sections_run_on_in_one_line_are_sections() -> None:
+    record = blind2("c07")  # 主诉:…治疗现病史:…。既往史:…。个人史:… all on one line
+    assert not run(record).defects
+    note = parse_document("admission", "a.txt", record["documents"]["admission"]).notes[0]
+    complaint, hpi = note.section("主诉"), note.section("现病史")
+    assert complaint is not None and hpi is not None
+    assert record["documents"]["admission"][complaint.body_start : complaint.end].endswith(
+        "第3周期治疗"
+    )
+    # a sub-heading of its own section (个人史:出生史:…) and a short word inside text
+    # (CT结论:, 入院查体:) open nothing new
+    text = "入院记录\n主诉:发热3天\n个人史:出生史:足月顺产。入院查体:T 38℃。CT结论:肺炎。\n"
+    sections = parse_document("admission", "a.txt", text).notes[0].sections
+    assert [s.title for s in sections] == ["主诉", "个人史"]
+    # the section really missing from the run-on line is still found
+    gone = mutate(record, "admission", "家族史：父母健在，否认家族遗传病史。", "")
+    assert "qc.section.admission-family-history" in rule_ids(run(gone))
+
+
+def test_an_antibiotic_needs_an_indication_next_to_it_in_the_note() -> None:
+    record = blind2("c21")  # "今日开始予左氧氟沙星0.5g qd静滴。" and no infection anywhere
+    assert "qc.medication.antimicrobial-undocumented" in rule_ids(run(record))
+    sentence = "今日开始予左氧氟沙星0.5g qd静滴。"
+    denied = mutate(record, "course", sentence, "无感染证据，" + sentence)
+    assert "qc.medication.antimicrobial-undocumented" in rule_ids(run(denied))
+    indicated = mutate(record, "course", sentence, "尿培养示大肠埃希菌，考虑尿路感染，" + sentence)
+    assert "qc.medication.antimicrobial-undocumented" not in rule_ids(run(indicated))
+
+
+def test_a_drug_given_in_a_note_must_be_ordered() -> None:
+    record = blind2("c08")  # "加用骨化三醇0.25μg qd", never ordered
+    report = run(record)
+    assert "qc.medication.given-not-ordered" in rule_ids(report)
+    hit = next(d for d in report.defects if d.rule_id == "qc.medication.given-not-ordered")
+    assert hit.extra["section"] == "骨化三醇"
+    ordered = mutate(
+        record, "orders", None, "\n2024-04-23 09:00 长期医嘱 骨化三醇胶丸 0.25μg po qd\n"
+    )
+    assert "qc.medication.given-not-ordered" not in rule_ids(run(ordered))
+    advised = mutate(record, "course", "加用骨化三醇", "建议加用骨化三醇")
+    assert "qc.medication.given-not-ordered" not in rule_ids(run(advised))
+
+
+def test_the_laboratorys_own_marks_make_any_test_abnormal() -> None:
+    record = blind2("c06")  # 中性粒细胞 0.3 ↓↓ 危急值, never discussed
+    labs = [d for d in run(record).defects if d.rule_id == "qc.lab.abnormal-not-addressed"]
+    assert any(d.extra["section"] == "中性粒细胞" for d in labs)
+    # a test outside the list counts when doubly marked, not when singly
+    marked = mutate(record, "labs", None, "\n2024-09-04 07:00 血氨 150 μmol/L ↑↑\n")
+    assert any(d.extra["section"] == "血氨" for d in run(marked).defects)
+    single = mutate(record, "labs", None, "\n2024-09-04 07:00 血氨 150 μmol/L ↑\n")
+    assert not any(d.extra["section"] == "血氨" for d in run(single).defects)
+    addressed = mutate(
+        record, "course", "今日复查血常规待回报。", "中性粒细胞0.3×10^9/L,危急值,予升白。"
+    )
+    assert not any(d.extra["section"] == "中性粒细胞" for d in run(addressed).defects)
+
+
+def test_dialysis_notes_address_a_dialysis_patients_creatinine() -> None:
+    record = blind2("c08")  # creatinine 812/905 in maintenance dialysis
+    assert not any(d.extra["section"] == "肌酐" for d in run(record).defects)
+    course = record["documents"]["course"]
+    for word in ("透析", "CKD5", "CKD 5期", "尿毒症", "终末期肾病", "CRRT"):
+        course = course.replace(word, "对症治疗")
+    silent = _set(record, "course", course)
+    assert any(d.extra["section"] == "肌酐" for d in run(silent).defects)
+
+
+def test_the_hpi_may_name_the_complaint_by_its_key_noun_or_a_synonym() -> None:
+    for name in ("c15", "c16", "c27", "c29"):  # 昏迷/昏倒, 停经/末次月经, 血尿/尿潜血, 黄染
+        assert "qc.content.hpi-matches-complaint" not in rule_ids(run(blind2(name))), name
+    other = mutate(blind2("c29"), "admission", "主诉：皮肤黄染3天", "主诉：腹泻3天")
+    assert "qc.content.hpi-matches-complaint" in rule_ids(run(other))
+
+
+def test_the_laterality_message_names_both_places() -> None:
+    report = run(blind2("c02"))
+    hit = next(d for d in report.defects if d.rule_id == "qc.consistency.laterality")
+    assert "手术记录(手术名称)" in hit.message and "手术记录(术前诊断)" in hit.message

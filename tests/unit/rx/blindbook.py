@@ -1,4 +1,4 @@
-"""Load the blind case set (``tests/fixtures/rx/blind``) and score the engine on it."""
+"""Load the blind case sets (``tests/fixtures/rx/blind``, ``blind2``) and score the engine."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ PATIENT_KEYS = {
     "alg": "allergies",
     "preg": "pregnant",
     "lact": "lactating",
+    "ht": "height_cm",
+    "cp": "child_pugh",
 }
 LAB_KEYS = {"scr": "creatinine_umol_l", "k": "potassium_mmol_l"}
 ACTIONABLE = ("warning", "critical")
 
 
-def load(name: str) -> list[dict[str, Any]]:
-    data = yaml.safe_load((BLIND_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+def load(name: str, folder: str = "blind") -> list[dict[str, Any]]:
+    path = BLIND_DIR.parent / folder / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     return list(data["cases"])
 
 

@@ -19,6 +19,12 @@ from medbrain.rx.checks.context import (
 )
 from medbrain.rx.model import Item
 
+#: Systemic routes on which a child's dose depends on weight (《医疗机构处方审核规范》2018
+#: 第十五条: 儿童按体重审核剂量): a child's line by these routes without a weight cannot be
+#: checked, even for a drug without paediatric mg/kg data. Eye, ear, nose, skin and inhaled
+#: products are dosed by count, not by weight.
+WEIGHT_DOSED_ROUTES = frozenset({"oral", "iv", "im", "sc", "rectal"})
+
 
 def check_dose(ctx: Context) -> list[Finding]:
     """Single, daily, weekly and weight-based limits by route; paediatric mg/kg limits.
@@ -85,7 +91,10 @@ def check_dose(ctx: Context) -> list[Finding]:
         dose, daily = item.dose_amount, item.daily_amount
         if ctx.pediatric and drug.dose:
             has_peds = rule.weight_based_peds or rule.peds_daily_max is not None
-            if rule.weight_based_peds and p.weight_kg is None:
+            if p.weight_kg is None and (
+                rule.weight_based_peds
+                or (drug.unit != "piece" and item.route in WEIGHT_DOSED_ROUTES)
+            ):
                 out.append(
                     make_finding(
                         ctx,

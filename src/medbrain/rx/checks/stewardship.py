@@ -45,10 +45,16 @@ def check_indication(ctx: Context) -> list[Finding]:
     return out
 
 
+def _indications(ctx: Context) -> tuple[str, ...]:
+    """Diagnoses plus the prescription's remark (``note: 术后预防用药`` states prophylaxis)."""
+    note = ctx.rx.note
+    return (*ctx.diagnoses, normalize_text(note)) if note else ctx.diagnoses
+
+
 def _infection(ctx: Context, exclude: tuple[str, ...] = ()) -> bool:
     """A diagnosis naming an infection (not a look-alike such as 类风湿关节炎)."""
     am = ctx.kb.antimicrobial
-    for diagnosis in ctx.diagnoses:
+    for diagnosis in _indications(ctx):
         if any(t in diagnosis for t in am.non_infection_terms):
             continue
         if any(t in diagnosis for t in am.infection_terms if t not in exclude):
@@ -68,9 +74,9 @@ def check_antimicrobial(ctx: Context) -> list[Finding]:
     rx = ctx.rx
     out = []
     infection = _infection(ctx)
-    prophylaxis_only = ctx.has_diagnosis(am.prophylaxis_terms) and not _infection(
-        ctx, exclude=am.prophylaxis_terms
-    )
+    prophylaxis_only = any(
+        t in text for t in am.prophylaxis_terms for text in _indications(ctx)
+    ) and not _infection(ctx, exclude=am.prophylaxis_terms)
     level_grade = (
         am.prescriber_levels.get(normalize_text(rx.prescriber_level))
         if rx.prescriber_level

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from medbrain.core.findings import Finding, Severity
 from medbrain.rx.checks.context import Context, dose_rule_of, make_finding
+from medbrain.rx.knowledge import normalize_text
 
 
 def check_frequency(ctx: Context) -> list[Finding]:
@@ -88,7 +89,21 @@ def check_route(ctx: Context) -> list[Finding]:
         assert drug is not None
         if item.route is None:
             continue
-        if item.route not in drug.routes:
+        push = ctx.kb.vocab.push_routes
+        if drug.no_iv_push and item.route == "iv" and normalize_text(item.route_text or "") in push:
+            out.append(
+                make_finding(
+                    ctx,
+                    "rx.route.no-iv-push",
+                    "route",
+                    Severity.CRITICAL,
+                    [item],
+                    drug.source,
+                    "route_no_iv_push",
+                    route=item.route_text or item.route,
+                )
+            )
+        elif item.route not in drug.routes:
             out.append(
                 make_finding(
                     ctx,
