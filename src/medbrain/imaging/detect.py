@@ -316,7 +316,6 @@ class ClassicalDetector:
     min_response: float = 45.0
     max_points: int = 300
     max_candidates: int = 200
-    rim_voxels: int = 0
     name: str = "classical-dog-hessian-gbt"
     version: str = "4"
     level0_sigmas: tuple[float, ...] = field(default=LEVEL0_SIGMAS)
@@ -346,8 +345,6 @@ class ClassicalDetector:
         # chest wall, mediastinum and the one-voxel partial-volume pleural rim read as lung
         mask = ndimage.binary_erosion(lung_mask[bbox])
         crop[~mask] = -850.0
-        if self.rim_voxels > 0:  # maxima of a half-blob against the flattened wall lie in the rim
-            mask = ndimage.binary_dilation(lung_mask[bbox], iterations=self.rim_voxels)
         f1 = tuple(2 if s < 1.8 else 1 for s in spacing_zyx)
         sp1 = (spacing_zyx[0] * f1[0], spacing_zyx[1] * f1[1], spacing_zyx[2] * f1[2])
         pts: list[Point] = []
