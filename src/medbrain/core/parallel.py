@@ -189,18 +189,18 @@ def _iter_process(
     )
 
     def wait(future: Future[list[R]]) -> list[R]:
-        try:
-            return future.result()
-        except BrokenProcessPool as exc:
-            raise BatchFailed(f"a worker process died: {_describe(exc)}") from exc
+        return future.result()
 
     try:
+        # A dead worker breaks the pool: the next result *or* the next submit raises.
         yield from _ordered(
             lambda chunk: pool.submit(_pool_chunk, chunk),
             wait,
             chunks,
             workers * IN_FLIGHT_PER_WORKER,
         )
+    except BrokenProcessPool as exc:
+        raise BatchFailed(f"a worker process died: {_describe(exc)}") from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
