@@ -237,6 +237,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         insurance.api,
         insurance.pages,
         batch_runs.router,
+        batch_runs.api,
     ):
         app.include_router(router)
     # Background loops (started and stopped with the app): radiology jobs, alert escalation,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -317,7 +317,7 @@ class ClassicalDetector:
     max_points: int = 300
     max_candidates: int = 200
     name: str = "classical-dog-hessian-gbt"
-    version: str = "4"
+    version: str = "5"
     level0_sigmas: tuple[float, ...] = field(default=LEVEL0_SIGMAS)
     level1_sigmas: tuple[float, ...] = field(default=LEVEL1_SIGMAS)
 
@@ -433,6 +433,13 @@ class ClassicalDetector:
                 (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
             ) > max(radius, 3.0):  # segmentation drifted along a vessel: tighter box
                 m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius * 0.5)
+                if m is not None and np.linalg.norm(
+                    (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
+                ) > max(radius, 3.0):  # still drifted (leaks into an attached vessel): the
+                    # candidate stays at its own maximum, the classifier sees the leaked size
+                    m = replace(
+                        m, center_voxel=(float(center[2]), float(center[1]), float(center[0]))
+                    )
             if m is None or m.voxels < 2:
                 continue
             mz = np.asarray(m.center_voxel[::-1]) * sp

@@ -736,6 +736,17 @@ def stored_items(session: Session, run_id: int) -> Iterator[BatchItem]:
     ).yield_per(1000)
 
 
+def item_page(
+    session: Session, run_id: int, *, offset: int, limit: int, flagged_only: bool = False
+) -> list[BatchItem]:
+    """Stored items ``offset`` .. ``offset + limit`` in input order (of the flagged ones only,
+    if asked)."""
+    query = select(BatchItem).where(BatchItem.run_id == run_id)
+    if flagged_only:
+        query = query.where(BatchItem.flagged.is_(True))
+    return list(session.scalars(query.order_by(BatchItem.seq).offset(offset).limit(limit)))
+
+
 def _export_row(item: BatchItem) -> list[Any]:
     return [
         item.seq + 1,

@@ -13,6 +13,17 @@ route                                          who
 ``GET /{kind}/batch/{id}/export.csv|.xlsx``    the stored results (audited)
 =============================================  ==========================================
 
+The same runs for other systems, with a bearer token (JSON):
+
+=================================================  ======================================
+``GET /api/v1/batch-runs/{kind}``                  the latest runs of the kind
+``POST /api/v1/batch-runs/{kind}``                 ``{"from", "to", "engine"}``: start a run
+                                                   (202, audited); 409 while one is active
+``GET /api/v1/batch-runs/{kind}/{id}``             progress, then the summary
+``GET /api/v1/batch-runs/{kind}/{id}/items``       per-item results, ``offset``/``limit``
+                                                   pages (audited: they name patients)
+=================================================  ======================================
+
 ``kind`` is ``rx`` (pharmacist, admin) or ``qc`` (qc_officer, admin). A run executes in a
 background thread (:func:`medbrain.store.batch_runs.start_background`) with the single-process
 or process-pool engine, so the request that starts it returns at once.
@@ -29,20 +40,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Form, Path, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Body, Form, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 
-from medbrain.api.deps import LangDep, Principal, ReadSessionDep, SettingsDep
+from medbrain.api.deps import (
+    CurrentUser,
+    LangDep,
+    Principal,
+    ReadAuditDep,
+    ReadSessionDep,
+    SettingsDep,
+)
 from medbrain.api.routers import qc as qc_api
 from medbrain.api.routers import rx as rx_api
 from medbrain.api.routers.ui import UiUser, audit_read, page_router, redirect, render
 from medbrain.audit import chain
+from medbrain.core.config import Settings
 from medbrain.core.errors import ConflictError, InputError, PermissionDenied
 from medbrain.core.i18n import t
 from medbrain.store import batch_runs as store
-from medbrain.store.batch_models import ACTIVE, BatchRun
+from medbrain.store.batch_models import ACTIVE, BatchItem, BatchRun
 
 router = page_router()
+api = APIRouter(prefix="/api/v1/batch-runs", tags=["batch runs"])
 
 ROLES = {"rx": ("pharmacist", "admin"), "qc": ("qc_officer", "admin")}
 Kind = Annotated[str, Path(pattern="^(rx|qc)$")]
@@ -107,8 +127,24 @@ def start_page(
     period_to: Annotated[str, Form(alias="to", max_length=32)] = "",
     engine: Annotated[str, Form(max_length=16)] = "process",
 ) -> Response:
-    """Start a run for the period (audited, committed before its background thread starts);
-    409 while a run of the kind is active."""
+    """Start a run for the period; 409 while a run of the kind is active."""
+    run_id = start(request, kind, user, lang, settings, period_from, period_to, engine, "web")
+    return redirect(request, f"/{kind}/batch/{run_id}")
+
+
+def start(
+    request: Request,
+    kind: str,
+    user: Principal,
+    lang: str,
+    settings: Settings,
+    period_from: str,
+    period_to: str,
+    engine: str,
+    source: str,
+) -> int:
+    """Start a run (audited, committed before its background thread starts) for the page and
+    the API alike; returns its id."""
     _allowed(kind, user, lang)
     first, last = store.parse_period(period_from, period_to)
     if engine not in store.WEB_ENGINES:
@@ -136,7 +172,7 @@ def start_page(
                 first=first,
                 last=last,
                 who=user.username,
-                params={"engine": engine, "lang": lang, "source": "web"},
+                params={"engine": engine, "lang": lang, "source": source},
             )
         except ConflictError:
             raise ConflictError("form", "run", t("batch.busy", lang)) from None
@@ -152,7 +188,7 @@ def start_page(
     _threads(request)[run_id] = store.start_background(
         request.app.state.session_factory, run_id, ZoneInfo(settings.timezone), work
     )
-    return redirect(request, f"/{kind}/batch/{run_id}")
+    return run_id
 
 
 def _context(run: BatchRun) -> dict[str, Any]:
@@ -245,3 +281,94 @@ def export_xlsx(
     lang: LangDep,
 ) -> Response:
     return _export(request, kind, run_id, user, session, lang, "xlsx")
+
+
+# -- JSON API ----------------------------------------------------------------------------------
+
+#: Items per page of ``/items`` at most.
+MAX_ITEMS_PAGE = 1000
+
+
+@api.get("/{kind}")
+def list_runs_api(
+    kind: Kind, user: CurrentUser, session: ReadSessionDep, lang: LangDep
+) -> dict[str, Any]:
+    _allowed(kind, user, lang)
+    return {"runs": [store.run_view(run) for run in store.list_runs(session, kind)]}
+
+
+@api.post("/{kind}", status_code=202)
+def start_api(
+    request: Request,
+    kind: Kind,
+    user: CurrentUser,
+    lang: LangDep,
+    settings: SettingsDep,
+    period_from: Annotated[str, Body(alias="from", max_length=32)],
+    period_to: Annotated[str, Body(alias="to", max_length=32)],
+    engine: Annotated[str, Body(max_length=16)] = "process",
+) -> JSONResponse:
+    """Queue a run for the period; poll ``Location`` for its progress and summary."""
+    run_id = start(request, kind, user, lang, settings, period_from, period_to, engine, "api")
+    with request.app.state.session_factory() as session:
+        view = store.run_view(store.get_run(session, run_id, kind))
+    return JSONResponse(
+        view, status_code=202, headers={"Location": f"/api/v1/batch-runs/{kind}/{run_id}"}
+    )
+
+
+@api.get("/{kind}/{run_id}")
+def run_api(
+    kind: Kind, run_id: RunId, user: CurrentUser, session: ReadSessionDep, lang: LangDep
+) -> dict[str, Any]:
+    """Counts and the summary by department, doctor, category and rule (no patient names)."""
+    _allowed(kind, user, lang)
+    return store.run_view(store.get_run(session, run_id, kind))
+
+
+def _item(item: BatchItem) -> dict[str, Any]:
+    return {
+        "seq": item.seq,
+        "key": item.item_key,
+        "encounter_id": item.encounter_id,
+        "patient_id": item.patient_id,
+        "department": item.department,
+        "doctor": item.doctor,
+        "verdict": item.verdict,
+        "grade": item.grade,
+        "score": item.score,
+        "flagged": item.flagged,
+        "categories": item.categories or [],
+        "rules": item.rules or [],
+        "findings": item.findings or [],
+        "error": item.error,
+    }
+
+
+@api.get("/{kind}/{run_id}/items")
+def items_api(
+    kind: Kind,
+    run_id: RunId,
+    user: CurrentUser,
+    session: ReadSessionDep,
+    lang: LangDep,
+    auditor: ReadAuditDep,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_ITEMS_PAGE)] = 100,
+    flagged: Annotated[bool, Query(description="only items with a finding")] = False,
+) -> dict[str, Any]:
+    """A page of the stored results in input order; ``next_offset`` is null on the last page."""
+    _allowed(kind, user, lang)
+    run = store.get_run(session, run_id, kind)
+    rows = store.item_page(session, run.id, offset=offset, limit=limit, flagged_only=flagged)
+    auditor.record(
+        "batch.run.items",
+        f"BatchRun/{run.id}",
+        {"kind": kind, "offset": offset, "items": len(rows), "flagged": flagged},
+    )
+    more = len(rows) == limit
+    return {
+        "run": store.run_view(run),
+        "items": [_item(item) for item in rows],
+        "next_offset": offset + len(rows) if more else None,
+    }
