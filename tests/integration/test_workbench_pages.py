@@ -351,10 +351,11 @@ def test_rare_ranking_from_hpo_ids(app: FastAPI) -> None:
     client, _ = login(app, "admin")
     page = client.get("/rare", params={"hpo": "HP:0001635, HP:0001903", "lang": "en"})
     assert page.status_code == 200 and 'class="candidate"' in page.text
-    # An OMIM disease and its Orphanet twin are listed once, the twin's id beside it.
-    assert 'data-disease-id="ORPHA:324"' in page.text  # Fabry disease
-    assert 'data-disease-id="OMIM:301500"' not in page.text
-    assert 'class="muted small equivalent-ids"' in page.text and "OMIM:301500" in page.text
+    # An OMIM disease and its Orphanet twin are listed once, under the OMIM id, the twin's
+    # id beside it.
+    assert 'data-disease-id="OMIM:301500"' in page.text  # Fabry disease
+    assert 'data-disease-id="ORPHA:324"' not in page.text
+    assert 'class="muted small equivalent-ids"' in page.text and "ORPHA:324" in page.text
 
 
 def test_rare_bad_hpo_id_is_shown_inline(app: FastAPI) -> None:

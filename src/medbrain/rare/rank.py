@@ -17,12 +17,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from medbrain.core.errors import InputError
 from medbrain.core.i18n import t
 from medbrain.rare.knowledge import RareKnowledge, RulePack, WorkupItem
 from medbrain.rare.model import RareCase, parse_case
 from medbrain.rare.ontology import PhenotypeIndex, hpo_id
-from medbrain.rare.score import ScoringParams, probabilities, ranked_columns, score_case
+from medbrain.rare.score import (
+    REPRESENT_OMIM,
+    ScoringParams,
+    pair_scores,
+    probabilities,
+    ranked_columns,
+    score_case,
+)
 
 DEFAULT_TOP = 20
 PARTIAL_MIN_GAIN = 0.0
@@ -46,6 +55,7 @@ class Candidate:
     rule_packs: tuple[str, ...]
     equivalent_ids: tuple[str, ...] = ()
     absent_hpo: tuple[str, ...] = ()
+    scored_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +73,7 @@ class Candidate:
             "rule_packs": list(self.rule_packs),
             "equivalent_ids": list(self.equivalent_ids),
             "recorded_absent_hpo": list(self.absent_hpo),
+            "scored_id": self.scored_id or self.disease_id,
         }
 
 
@@ -135,12 +146,16 @@ def rank_case(
     lang: str = "zh",
     params: ScoringParams = ScoringParams(),
     merge: bool = True,
+    representative: str = REPRESENT_OMIM,
 ) -> RankResult:
     """Rank every OMIM/Orphanet disease for a validated case; return the top ``top``.
 
     With ``merge`` an OMIM and an Orphanet id naming the same disease (MONDO
-    exact matches) are listed once, under the better-scoring id, with the other in
-    ``equivalent_ids``.
+    exact matches) are listed once, with the other in ``equivalent_ids``: under the OMIM id
+    (``representative="omim"``, default) or the better-scoring id (``"score"``, the
+    previous release). The pair is ranked by the better of its two scores, and the score,
+    matched, unmatched and contradicting features are those of the id whose annotations
+    gave it (``scored_id``).
     """
     started = time.perf_counter()
     observed = [index.term_row[n] for n in case.observed]
@@ -149,12 +164,17 @@ def rank_case(
         index, observed, excluded, sex=case.sex, age_years=case.age_years, params=params
     )
     prob = probabilities(matrix.total, params.temperature)
-    order = ranked_columns(index, matrix.total, merge=merge)[: max(top, 0)]
+    order = ranked_columns(index, matrix.total, merge=merge, representative=representative)
+    order = order[: max(top, 0)]
+    best, source = pair_scores(index, matrix.total)
+    if not merge:
+        best, source = matrix.total, np.arange(len(best), dtype=np.int32)
     present = set(case.observed)
     packs = tuple(_pack_hits(knowledge, index, present, lang))
     candidates = []
     for position, column in enumerate(order, start=1):
-        c = int(column)
+        listed = int(column)
+        c = int(source[listed])
         matched, partial, unmatched = [], [], []
         for k, number in enumerate(case.observed):
             if matrix.exact[k][c]:
@@ -171,20 +191,21 @@ def rank_case(
         contradicting = [
             hpo_id(case.excluded[k]) for k, mask in enumerate(matrix.contradicted) if mask[c]
         ] + absent
-        partner = int(index.equivalent[c]) if len(index.equivalent) else -1
+        partner = int(index.equivalent[listed]) if len(index.equivalent) else -1
         equivalents = (index.disease_ids[partner],) if merge and partner >= 0 else ()
-        disease_id = index.disease_ids[c]
-        disease_packs = knowledge.packs_for(disease_id)
+        disease_id = index.disease_ids[listed]
+        named = {disease_id, *equivalents}
+        disease_packs = [p for p in knowledge.packs if named & set(p.diseases)]
         workup = [_consider(w, lang) for p in disease_packs for w in p.workup]
         workup += [_consider(w, lang) for w in knowledge.generic_workup]
-        name = index.disease_names[c]
+        name = index.disease_names[listed]
         candidates.append(
             Candidate(
                 disease_id=disease_id,
                 name=name,
                 score=round(float(prob[c]), 6),
                 rank=position,
-                log_score=round(float(matrix.total[c]), 4),
+                log_score=round(float(best[listed]), 4),
                 matched_hpo=tuple(matched),
                 partial_hpo=tuple(partial),
                 unmatched_hpo=tuple(unmatched),
@@ -202,6 +223,7 @@ def rank_case(
                 rule_packs=tuple(p.pack_id for p in disease_packs),
                 equivalent_ids=equivalents,
                 absent_hpo=tuple(absent),
+                scored_id=index.disease_ids[c],
             )
         )
     return RankResult(
