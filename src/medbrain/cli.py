@@ -877,7 +877,9 @@ def ct_detect(
 
     check_lang(lang)
     settings = Settings.from_env()
-    chosen = check_guideline(guideline or settings.ct_guideline, "--guideline")
+    from medbrain.store.radiology_risk import ct_config  # hospital file, then the env var
+
+    chosen = check_guideline(guideline or ct_config(settings).guideline, "--guideline")
     patient = brock_patient(age, sex, family_history, emphysema)
     if risk not in ("low", "high"):
         raise InputError("--risk", "risk", f"must be low or high, got {risk!r}")

@@ -4,7 +4,9 @@ Patient ``DM000002`` has a prior study (a year before the anchor) and a current 
 same synthetic anatomy and larger nodules, so follow-up comparison has something to compare;
 the prior study is already signed by the demo radiologist (report text and Lung-RADS as the
 engine drafted them; no SR/SEG written), so only current studies await review. Patient
-``DM000003`` has one study. 128x128x80 voxels at 2.5 mm keep seeding to a few seconds.
+``DM000003`` has one study. ``DM000002``'s record holds family history of lung cancer and
+emphysema (Observations), so its CTs show a Brock probability; ``DM000003``'s does not, so its
+study names the missing inputs. 128x128x80 voxels at 2.5 mm keep seeding to a few seconds.
 All images are synthetic phantoms (``medbrain.imaging.synthetic``), never real patients.
 """
 
@@ -33,10 +35,11 @@ class DemoCT:
     diameter_range_mm: tuple[float, float]
     accession: str
     signed: bool = False  # signed by the demo radiologist two hours after acquisition
+    brock_record: bool = False  # record family history / emphysema (Brock computable)
 
 
 DEMO_CTS: tuple[DemoCT, ...] = (
-    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101", signed=True),
+    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101", signed=True, brock_record=True),
     DemoCT(1, 4242, 905002, 1, (6.0, 16.0), "CT2026000102"),
     DemoCT(2, 4343, 905003, 0, (4.0, 12.0), "CT2026000103"),
 )
@@ -85,6 +88,8 @@ def seed_radiology_demo(
                 series_uid=_uid(ct.uid_seed, "series"),
             )
             when = anchor - timedelta(days=ct.days_before_anchor)
+            if ct.brock_record:
+                _record_brock_inputs(session, patient, when - timedelta(days=7))
             datasets = []
             for path in files:
                 ds = pydicom.dcmread(path)
@@ -113,6 +118,36 @@ def seed_radiology_demo(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return added
+
+
+BROCK_RECORD = (  # (code, category, display, value): see knowledge/imaging/brock_record.yaml
+    ("medbrain-brock-family-history", "social-history", "肺癌家族史(一级亲属)", "有"),
+    ("medbrain-brock-emphysema", "imaging", "肺气肿", "无"),
+)
+
+
+def _record_brock_inputs(session: Session, patient: m.Patient, at: datetime) -> None:
+    """Family history of lung cancer (yes) and emphysema (no), as a clinician would record
+    them, so the demo patient's CTs show a Brock probability; the other demo patient has no
+    such record and shows which inputs are missing."""
+    for code, category, display, value in BROCK_RECORD:
+        if session.scalar(
+            select(m.Observation.id).where(
+                m.Observation.patient_id == patient.id, m.Observation.code == code
+            )
+        ):
+            continue
+        session.add(
+            m.Observation(
+                patient_id=patient.id,
+                category=category,
+                code=code,
+                display=display,
+                value_text=value,
+                effective_at=at,
+            )
+        )
+    session.flush()
 
 
 def _sign(session: Session, study_uid: str, at: datetime, lang: str) -> None:

@@ -276,9 +276,36 @@ def add_followup(
                 warnings.append(_warning("prior_not_earlier", lang))
         else:
             warnings.append(_warning("interval_unknown", lang))
+    when = prior_info.study_date.isoformat() if prior_info and prior_info.study_date else None
+    return with_followup(
+        result,
+        prior["nodules"],
+        prior_meta={"series_uid": prior.get("series_uid"), "source": prior_source},
+        prior_date=when,
+        days=days,
+        slices=slices,
+        warnings=warnings,
+        lang=lang,
+    )
+
+
+def with_followup(
+    result: dict[str, Any],
+    prior_nodules: list[dict[str, Any]],
+    *,
+    prior_meta: dict[str, Any],
+    prior_date: str | None,
+    days: float | None,
+    slices: int,
+    warnings: list[dict[str, str]] | None = None,
+    lang: str = "zh",
+) -> dict[str, Any]:
+    """``result`` compared with the prior's nodules ``days`` earlier (``None``: unknown): a
+    ``followup`` block, Lung-RADS using growth and the report redrafted. Used by ``ct detect
+    --prior`` and by the radiology worker with the patient's stored prior study."""
+    warnings = list(warnings or [])
     limit = float(interval_table().get("growth_max_interval_days", 366))
     growth_counts = days is None or days <= limit
-    prior_nodules: list[dict[str, Any]] = prior["nodules"]
     current_nodules: list[dict[str, Any]] = result["nodules"]
     changes = [c.to_dict() for c in compare(prior_nodules, current_nodules, days or 0.0)]
     if not growth_counts and any(c["status"] == "grown" for c in changes):
@@ -303,7 +330,7 @@ def add_followup(
     counts = {s: 0 for s in ("new", "grown", "stable", "shrunk", "resolved")}
     for c in changes:
         counts[c["status"]] += 1
-    when = prior_info.study_date.isoformat() if prior_info and prior_info.study_date else None
+    when = prior_date
     report = draft_report(current_nodules, lung_rads, result["fleischner"], slices, lang)
     report["findings"] += "\n" + "\n".join(_change_lines(changes, days, when, lang))
     impression = report["impression"].split("\n")
@@ -319,8 +346,7 @@ def add_followup(
     report["impression"] = "\n".join(impression)
     followup = {
         "prior": {
-            "series_uid": prior.get("series_uid"),
-            "source": prior_source,
+            **prior_meta,
             "study_date": when,
             "nodules": prior_nodules,
         },

@@ -130,7 +130,9 @@ def redraft_impression(
         s, inc = china["screening"], china["incidental"]
         head.append(
             text(
-                "impression.china_screening",
+                "impression.china_followup"
+                if china.get("compared_with_prior")
+                else "impression.china_screening",
                 lang,
                 driver=text("impression.driver", lang, id=s["driver_nodule"])
                 if s.get("driver_nodule") is not None

@@ -200,6 +200,8 @@ def fleischner(nodules: list[NoduleForRisk], risk: str = "high", lang: str = "zh
 
 GUIDELINES = ("lungrads", "fleischner", "china2021")
 CHINA_TYPES = ("solid", "part-solid", "ground-glass", "calcified", "none")
+CHINA_LEVELS = ("negative", "positive", "positive-high")
+CHINA_CHANGES = ("new", "grown", "solid_grown")
 
 
 @lru_cache(maxsize=1)
@@ -223,7 +225,51 @@ def china_table() -> dict[str, Any]:
             bad = set(row["when"].get("types", [])) - set(CHINA_TYPES)
             if bad or not row["when"].get("types"):
                 raise KnowledgeError(f"{name}: {part}[{i}].when.types invalid: {sorted(bad)}")
+    growth = data.get("growth")
+    rows = data.get("followup")
+    if not isinstance(growth, dict) or not isinstance(rows, list) or not rows:
+        raise KnowledgeError(f"{name}: needs a 'growth' mapping and a non-empty 'followup' list")
+    for key in ("min_increase_mm", "solid_min_increase_mm", "source"):
+        if key not in growth:
+            raise KnowledgeError(f"{name}: growth lacks {key!r}")
+    for i, row in enumerate(rows):
+        for key in ("rule_id", "when", "level", "management", "source"):
+            if key not in row:
+                raise KnowledgeError(f"{name}: followup[{i}] lacks {key!r}")
+        if row["level"] not in CHINA_LEVELS or row["when"].get("change") not in CHINA_CHANGES:
+            raise KnowledgeError(f"{name}: followup[{i}] level or when.change invalid")
+        if not all(isinstance(row["management"].get(lang), str) for lang in ("zh", "en")):
+            raise KnowledgeError(f"{name}: followup[{i}].management needs zh and en")
+    for i, row in enumerate(data["screening"]):
+        if row.get("level") not in CHINA_LEVELS:
+            raise KnowledgeError(f"{name}: screening[{i}].level must be one of {CHINA_LEVELS}")
     return data
+
+
+@dataclass(frozen=True, slots=True)
+class NoduleChange:
+    """A current nodule compared with the prior study (``medbrain.imaging.followup``):
+    ``status`` new | grown | stable | shrunk; size changes in mm (``None`` for a new one)."""
+
+    status: str
+    diameter_change_mm: float | None
+    solid_change_mm: float | None
+    prior_type: str | None
+
+
+def china_change(change: NoduleChange, kind: str, growth: dict[str, Any]) -> str | None:
+    """The Chinese rule set's reading of one change: ``new``, ``grown``, ``solid_grown``
+    (a part-solid nodule whose solid component is new or grew) or ``None`` (stable etc.)."""
+    if change.status == "new":
+        return "new"
+    if kind == "part-solid" and (
+        change.prior_type == "ground-glass"
+        or (change.solid_change_mm or 0.0) >= float(growth["solid_min_increase_mm"])
+    ):
+        return "solid_grown"
+    if (change.diameter_change_mm or 0.0) >= float(growth["min_increase_mm"]):
+        return "grown"
+    return None
 
 
 def _china_matches(when: dict[str, Any], kind: str, d: float) -> bool:
@@ -239,31 +285,54 @@ def _china_matches(when: dict[str, Any], kind: str, d: float) -> bool:
 
 
 def china_2021(
-    nodules: list[NoduleForRisk], risk: str = "high", lang: str = "zh"
+    nodules: list[NoduleForRisk],
+    risk: str = "high",
+    lang: str = "zh",
+    changes: dict[int, NoduleChange] | None = None,
 ) -> dict[str, Any]:
-    """Chinese management: screening (2021 guideline, baseline) and incidental (2018 consensus).
+    """Chinese management: screening (2021 guideline) and incidental (2018 consensus).
 
-    Screening: the exam takes the most suspicious row (file order) over its nodules, the
-    negative row when none is positive. Incidental: over non-calcified nodules, the row with
-    the lowest ``rank`` (ties: the larger nodule); ``risk`` picks the low/high-risk text.
+    Screening: each nodule takes its first matching size row and, with a prior study
+    (``changes`` by current nodule id), its first matching ``followup`` row (new, grown, new or
+    growing solid component; growth as the file's ``growth`` block defines it) when that one
+    is at least as suspicious; the exam takes its most suspicious nodule (level, then follow-up
+    rows, then file order), the negative row when none matches. Incidental: over non-calcified
+    nodules, the row with the lowest ``rank`` (ties: the larger nodule); ``risk`` picks the
+    low/high-risk text.
     """
     table = china_table()
     key = "en" if lang == "en" else "zh"
     rows: list[dict[str, Any]] = table["screening"]
-    best: tuple[int, int | None] | None = None
+    follow_rows: list[dict[str, Any]] = table["followup"]
+    growth: dict[str, Any] = table["growth"]
+    best: tuple[tuple[int, int, int], dict[str, Any], int | None, str | None] | None = None
     for n in nodules:
+        picked: tuple[tuple[int, int, int], dict[str, Any], str | None] | None = None
         for idx, row in enumerate(rows):
             if _china_matches(row["when"], n.type, n.mean_diameter_mm):
-                if best is None or idx < best[0]:
-                    best = (idx, n.id)
+                picked = ((CHINA_LEVELS.index(row["level"]), 0, -idx), row, None)
                 break
+        change = (changes or {}).get(n.id)
+        reading = china_change(change, n.type, growth) if change is not None else None
+        if reading is not None:
+            for idx, row in enumerate(follow_rows):
+                when = row["when"]
+                if when["change"] == reading and _china_matches(when, n.type, n.mean_diameter_mm):
+                    order = (CHINA_LEVELS.index(row["level"]), 1, -idx)
+                    if picked is None or order[0] >= picked[0][0]:
+                        picked = (order, row, reading)
+                    break
+        if picked is not None and (best is None or picked[0] > best[0]):
+            best = (picked[0], picked[1], n.id, picked[2])
     if best is None:
-        best = (next(i for i, r in enumerate(rows) if "none" in r["when"]["types"]), None)
-    srow = rows[best[0]]
+        srow = next(r for r in rows if "none" in r["when"]["types"])
+        best = ((0, 0, 0), srow, None, None)
+    _, srow, driver, reading = best
     screening = {
         "rule_id": srow["rule_id"],
         "level": srow.get("level"),
-        "driver_nodule": best[1],
+        "driver_nodule": driver,
+        "change": reading,
         "management": srow["management"][key],
         "source": srow["source"],
         "needs_review": bool(srow.get("needs_review", True)),
@@ -306,6 +375,13 @@ def china_2021(
         "version": str(table.get("version", "2021")),
         "screening": screening,
         "incidental": incidental,
+        "compared_with_prior": changes is not None,
+        "growth": {
+            "min_increase_mm": float(growth["min_increase_mm"]),
+            "solid_min_increase_mm": float(growth["solid_min_increase_mm"]),
+            "source": str(growth["source"]).strip(),
+            "needs_review": bool(growth.get("needs_review", True)),
+        },
         "needs_review": bool(table.get("needs_review", True)),
         "note": str(table.get("size_note", "")).strip(),
     }

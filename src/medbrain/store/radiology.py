@@ -84,6 +84,7 @@ from medbrain.radiology.ingest_rules import (
 )
 from medbrain.store.models import ImagingSeries, ImagingStudy, Patient
 from medbrain.store.radiology_models import CtAnalysis, RadiologyJob
+from medbrain.store.radiology_risk import apply_configured, ct_config
 
 log = logging.getLogger("medbrain.radiology")
 
@@ -863,7 +864,13 @@ def _finish(
             role="system",
             action=f"radiology.job.{status}",
             resource=f"RadiologyJob/{job_id}",
-            detail={"error": (error or "").split("\t")[0]} if error else {},
+            detail=(
+                {"error": (error or "").split("\t")[0]}
+                if error
+                else {"guideline": analysis.get("guideline")}
+                if analysis is not None
+                else {}
+            ),
         )
 
 
@@ -965,6 +972,7 @@ def _run_job(
             select(ImagingSeries).where(ImagingSeries.series_uid == job.series_uid)
         ).first()
         directory = Path(series.storage_path) if series and series.storage_path else None
+        study_id = job.study_id
     if directory is None or not directory.is_dir():
         _finish(
             session_factory,
@@ -1019,8 +1027,9 @@ def _run_job(
             lambda: _set_progress(session_factory, job_id, 55, "detection", worker_id),
         )
         version = f"{detector.name}:{detector.version}"
+        options = DetectOptions(lang=lang, risk=ct_config(settings).risk)
         try:
-            result = detect_series(loaded, DetectOptions(lang=lang), detector=detector)
+            result = detect_series(loaded, options, detector=detector)
         except NoLungsError:
             _finish(
                 session_factory,
@@ -1030,6 +1039,12 @@ def _run_job(
                 error="radiology_ingest.skip_no_lungs",
             )
             return "skipped"
+        with session_factory() as session:  # configured guideline, Brock from the record
+            study_row = session.get(ImagingStudy, study_id)
+            if study_row is not None:
+                result = apply_configured(
+                    session, settings, study_row, result, lang, loaded.hu.shape[0]
+                )
         result["seconds"] = round(time.perf_counter() - started, 3)
         _set_progress(session_factory, job_id, 90, "report", worker_id)
         _finish(
@@ -1091,7 +1106,11 @@ def process_in_session(session: Session, settings: Settings, job_id: int) -> CtA
         job.status, job.error = "skipped", reason
     else:
         detector = default_detector()
-        result = detect_series(load_dicom_dir(directory), DetectOptions(lang=settings.default_lang))
+        lang = settings.default_lang
+        options = DetectOptions(lang=lang, risk=ct_config(settings).risk)
+        loaded = load_dicom_dir(directory)
+        result = detect_series(loaded, options)
+        result = apply_configured(session, settings, study, result, lang, loaded.hu.shape[0])
         result["seconds"] = round(time.perf_counter() - started, 3)
         version = f"{detector.name}:{detector.version}"[:64]
         analysis = CtAnalysis(

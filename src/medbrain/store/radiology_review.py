@@ -19,7 +19,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -28,7 +28,11 @@ from sqlalchemy.orm import Session
 from medbrain.core.errors import ConflictError, InputError, NotFoundError
 from medbrain.core.i18n import t
 from medbrain.imaging import followup
+from medbrain.imaging.brock import BrockPatient
+from medbrain.imaging.guidelines import apply_guideline, inputs_text
+from medbrain.imaging.interval import with_followup
 from medbrain.imaging.report import draft_report
+from medbrain.imaging.report import text as report_text
 from medbrain.imaging.risk import NoduleForRisk, fleischner, lung_rads
 from medbrain.radiology.outputs.model import SignedReport, StudyInfo
 from medbrain.store import models as m
@@ -137,21 +141,178 @@ def nodule_category(nodule: dict[str, Any], lang: str = "zh") -> str:
     return lung_rads(_for_risk([one]), lang).category
 
 
-def grade(nodules: Sequence[dict[str, Any]], lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Lung-RADS and Fleischner of the kept nodules (numbered as :func:`kept`)."""
+def grade(
+    nodules: Sequence[dict[str, Any]], lang: str, study: m.ImagingStudy | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Lung-RADS and Fleischner of the kept nodules (numbered as :func:`kept`); with ``study``
+    (in a session) Lung-RADS uses growth since the patient's prior study."""
     numbered = kept(nodules)
     risk = _for_risk(numbered)
-    return lung_rads(risk, lang).to_dict(), fleischner(risk, "high", lang).to_dict()
+    lr, fl = lung_rads(risk, lang).to_dict(), fleischner(risk, "high", lang).to_dict()
+    if study is not None:
+        empty = {"findings": "", "impression": "", "language": lang}
+        lr = compared(numbered, lr, fl, empty, 0, lang, study)["lung_rads"]
+    return lr, fl
+
+
+def compared(
+    numbered: list[dict[str, Any]],
+    lr: dict[str, Any],
+    fl: dict[str, Any],
+    report: dict[str, str],
+    slices: int,
+    lang: str,
+    study: m.ImagingStudy | None,
+    engine: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The kept nodules compared with the patient's stored prior study, as the worker compares
+    the engine's: Lung-RADS using growth and the report with the change lines
+    (:func:`medbrain.imaging.interval.with_followup`); unchanged without a dated prior."""
+    base = {"nodules": numbered, "lung_rads": lr, "fleischner": fl, "report": report}
+    session = Session.object_session(study) if study is not None else None
+    found = stored_prior(session, study) if session is not None and study is not None else None
+    if found is None:
+        return base
+    prior_study, prior_nodules, days = found
+    return with_followup(
+        base,
+        prior_nodules,
+        prior_meta={"study_uid": prior_study.study_uid, "source": "store"},
+        prior_date=_prior_date(prior_study, engine),
+        days=days,
+        slices=slices,
+        lang=lang,
+    )
+
+
+def _prior_date(prior_study: m.ImagingStudy, engine: dict[str, Any] | None) -> str | None:
+    """The prior's date as the worker wrote it (the hospital's time zone), else its UTC date."""
+    prior = ((engine or {}).get("followup") or {}).get("prior") or {}
+    if prior.get("study_uid") == prior_study.study_uid and prior.get("study_date"):
+        return str(prior["study_date"])
+    return prior_study.started_at.date().isoformat() if prior_study.started_at else None
+
+
+def _guided(
+    numbered: list[dict[str, Any]],
+    lr: dict[str, Any],
+    fl: dict[str, Any],
+    report: dict[str, str],
+    engine: dict[str, Any] | None,
+    lang: str,
+    study: m.ImagingStudy | None = None,
+) -> dict[str, Any]:
+    """The reviewed nodules under the analysis' guideline, with its Brock patient (or the
+    inputs it lacked): ``apply_guideline`` of the kept nodules, numbered as :func:`kept`.
+    With ``study`` (in a session), the Chinese rule set compares with the prior study."""
+    engine = engine or {}
+    brock = engine.get("brock") if isinstance(engine.get("brock"), dict) else None
+    patient = None
+    missing: list[str] | None = None
+    known: dict[str, Any] | None = None
+    session = Session.object_session(study) if study is not None else None
+    evidence: dict[str, str] | None = None
+    if brock is not None and brock.get("from_record") and session is not None:
+        from medbrain.store.radiology_risk import live_brock  # imports this module
+
+        assert study is not None
+        when = brock.get("study_date")
+        on = date.fromisoformat(when) if isinstance(when, str) else None
+        patient, missing, known, evidence = live_brock(session, study, on)
+    elif brock is not None and brock.get("computable", True):
+        p = brock["patient"]
+        patient = BrockPatient(
+            float(p["age_years"]),
+            p["sex"] == "female",
+            bool(p["family_history_lung_cancer"]),
+            bool(p["emphysema"]),
+        )
+    elif brock is not None:
+        missing, known = list(brock.get("missing") or []), dict(brock.get("patient") or {})
+    base = {"nodules": numbered, "lung_rads": lr, "fleischner": fl, "report": report}
+    guideline = str(engine.get("guideline") or "lungrads")
+    prior = None
+    if guideline == "china2021" and session is not None and study is not None:
+        prior = prior_followup(session, study, numbered)
+    out = apply_guideline(
+        base,
+        guideline=guideline,
+        risk=str((engine.get("fleischner") or {}).get("risk") or "high"),
+        lang=lang,
+        patient=patient,
+        brock_missing=missing,
+        brock_known=known,
+        followup=prior,
+    )
+    if evidence is None and brock is not None:
+        evidence = brock.get("evidence")
+    if evidence is not None and "brock" in out:
+        out["brock"]["evidence"] = evidence
+    if brock is not None and "brock" in out:
+        for key in ("from_record", "study_date"):
+            if key in brock:
+                out["brock"][key] = brock[key]
+    return out
 
 
 def draft_text(
-    nodules: Sequence[dict[str, Any]], slices: int, lang: str
+    nodules: Sequence[dict[str, Any]],
+    slices: int,
+    lang: str,
+    engine: dict[str, Any] | None = None,
+    study: m.ImagingStudy | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
-    """Findings, impression and Lung-RADS drafted from the reviewed nodules (engine templates)."""
+    """Findings, impression and Lung-RADS drafted from the reviewed nodules (engine templates),
+    with the analysis' guideline and Brock lines (``engine``: the analysis result)."""
     numbered = kept(nodules)
     lr, fl = grade(nodules, lang)
-    text = draft_report(numbered, lr, fl, slices, lang)
-    return text["findings"], text["impression"], lr
+    base = compared(
+        numbered, lr, fl, draft_report(numbered, lr, fl, slices, lang), slices, lang, study, engine
+    )
+    text = _guided(numbered, base["lung_rads"], fl, base["report"], engine, lang, study)["report"]
+    return text["findings"], text["impression"], base["lung_rads"]
+
+
+def risk_summary(
+    nodules: Sequence[dict[str, Any]],
+    engine: dict[str, Any] | None,
+    lang: str,
+    study: m.ImagingStudy | None = None,
+) -> dict[str, Any]:
+    """Guideline, Chinese category and Brock of the reviewed (kept) nodules, for the viewer
+    and the signed version; Brock rows carry the nodule ``key``."""
+    numbered = kept(nodules)
+    lr, fl = grade(nodules, lang, study)
+    report = {"findings": "", "impression": "", "language": lang}
+    out = _guided(numbered, lr, fl, report, engine, lang, study)
+    keys = {int(n["id"]): n.get("key") for n in numbered}
+    brock = out.get("brock")
+    if brock is not None:
+        brock = {
+            **brock,
+            "nodules": [{**r, "key": keys.get(int(r["id"]))} for r in brock.get("nodules", [])],
+        }
+    guideline = str(out["guideline"])
+    return {
+        "guideline": guideline,
+        "guideline_label": report_text(f"guideline.{guideline}", lang),
+        "guideline_source": (engine or {}).get("guideline_source"),
+        "lung_rads": lr.get("category"),
+        "fleischner": fl.get("recommendation"),
+        "china": out.get("china"),
+        "brock": brock,
+        "brock_line": next(
+            (ln for ln in out["report"]["impression"].split("\n") if ln.startswith("Brock")), None
+        ),
+        "brock_inputs": inputs_text(brock["patient"], lang) if brock else None,
+        "brock_missing": (
+            ("、" if lang != "en" else ", ").join(
+                report_text(f"brock.input.{k}", lang) for k in brock["missing"]
+            )
+            if brock and brock.get("missing")
+            else None
+        ),
+    }
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -200,9 +361,11 @@ def initial_state(ctx: StudyContext, lang: str) -> dict[str, Any]:
     engine_report = analysis.result.get("report") or {}
     if engine_report.get("language") == lang and engine_report.get("findings"):
         findings, impression = engine_report["findings"], engine_report["impression"]
-        lr, _ = grade(nodules, lang)
+        lr, _ = grade(nodules, lang, ctx.study)
     else:
-        findings, impression, lr = draft_text(nodules, _slices(analysis, ctx), lang)
+        findings, impression, lr = draft_text(
+            nodules, _slices(analysis, ctx), lang, analysis.result, ctx.study
+        )
     return {
         "nodules": nodules,
         "findings": findings,
@@ -344,7 +507,9 @@ def _find(row: RadiologyReport, key: str) -> tuple[int, dict[str, Any]]:
 
 
 def _regrade(row: RadiologyReport) -> None:
-    lr, _ = grade(row.nodules, row.language)
+    session = Session.object_session(row)
+    study = session.get(m.ImagingStudy, row.study_id) if session is not None else None
+    lr, _ = grade(row.nodules, row.language, study)
     row.lung_rads = lr
 
 
@@ -488,7 +653,9 @@ def redraft_text(
     """Replace the draft's text with the engine's template text of the reviewed nodules."""
     row = editable_report(session, ctx, who, lang)
     analysis = require_analysis(ctx, lang)
-    findings, impression, lr = draft_text(row.nodules, _slices(analysis, ctx), report_lang)
+    findings, impression, lr = draft_text(
+        row.nodules, _slices(analysis, ctx), report_lang, analysis.result, ctx.study
+    )
     row.findings, row.impression, row.lung_rads = findings, impression, lr
     row.language = report_lang
     _touch(row, who)
@@ -511,6 +678,14 @@ def sign(session: Session, ctx: StudyContext, who: str, lang: str) -> tuple[Radi
         {**n, "decision": "accepted"} if n.get("decision") == "pending" else n for n in row.nodules
     ]
     _regrade(row)
+    analysis = session.get(CtAnalysis, row.analysis_id)
+    risk = risk_summary(row.nodules, analysis.result if analysis else None, row.language, ctx.study)
+    row.lung_rads = {
+        **row.lung_rads,
+        "guideline": risk["guideline"],
+        "china": risk["china"],
+        "brock": risk["brock"],
+    }
     row.status = "signed"
     row.signed_by = who
     row.signed_at = now
@@ -635,6 +810,9 @@ def state_dict(ctx: StudyContext, row: RadiologyReport | None, lang: str) -> dic
             "language": row.language,
         }
     base["nodules"] = [{**n, "lung_rads": nodule_category(n, lang)} for n in base["nodules"]]
+    base["risk"] = risk_summary(
+        base["nodules"], ctx.analysis.result if ctx.analysis else None, lang, ctx.study
+    )
     return base
 
 
@@ -686,21 +864,19 @@ def study_info(session: Session, ctx: StudyContext) -> StudyInfo:
     )
 
 
-def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, Any] | None:
-    """The newest earlier analysed study of the same patient, and nodule changes since then."""
-    if ctx.analysis is None:
-        return None
+def find_prior(session: Session, study: m.ImagingStudy) -> tuple[m.ImagingStudy, CtAnalysis] | None:
+    """The newest earlier analysed study of the same patient (by acquisition time)."""
     studies = session.scalars(
         select(m.ImagingStudy).where(
-            m.ImagingStudy.patient_id == ctx.study.patient_id, m.ImagingStudy.id != ctx.study.id
+            m.ImagingStudy.patient_id == study.patient_id, m.ImagingStudy.id != study.id
         )
     ).all()
-    here = ctx.study.started_at
+    here = study.started_at
     best: tuple[m.ImagingStudy, CtAnalysis] | None = None
     for other in studies:
         if here is not None and other.started_at is not None and other.started_at >= here:
             continue
-        if here is None and other.id > ctx.study.id:
+        if here is None and other.id > study.id:
             continue
         analysis = load_context(session, other.study_uid).analysis
         if analysis is None:
@@ -709,25 +885,74 @@ def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, A
             best[0].started_at or datetime.min.replace(tzinfo=UTC)
         ):
             best = (other, analysis)
-    if best is None:
-        return None
-    prior_study, prior_analysis = best
+    return best
+
+
+def _prior_nodules(
+    session: Session, prior_study: m.ImagingStudy, prior_analysis: CtAnalysis
+) -> tuple[list[dict[str, Any]], RadiologyReport | None]:
+    """The prior's nodules: its signed version's kept ones, else the engine's."""
     prior_row = latest_report(session, prior_study.id)
-    signed_prior = prior_row is not None and prior_row.status == "signed"
-    prior_nodules = (
-        kept(prior_row.nodules)
-        if prior_row is not None and signed_prior
-        else prior_analysis.result.get("nodules", [])
-    )
+    if prior_row is not None and prior_row.status == "signed":
+        return kept(prior_row.nodules), prior_row
+    return list(prior_analysis.result.get("nodules", [])), None
+
+
+def _interval_days(here: datetime | None, before: datetime | None) -> float | None:
+    if here is None or before is None:
+        return None
+    return max((here - before).total_seconds() / 86400, 1.0)
+
+
+def stored_prior(
+    session: Session, study: m.ImagingStudy
+) -> tuple[m.ImagingStudy, list[dict[str, Any]], float] | None:
+    """The prior study, its nodules (signed version's kept ones, else the engine's) and the
+    days between the two; ``None`` without a dated prior."""
+    found = find_prior(session, study)
+    if found is None:
+        return None
+    prior_study, prior_analysis = found
+    days = _interval_days(study.started_at, prior_study.started_at)
+    if days is None:
+        return None
+    return prior_study, _prior_nodules(session, prior_study, prior_analysis)[0], days
+
+
+def prior_followup(
+    session: Session, study: m.ImagingStudy, current: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """``followup``-shaped block (prior nodules, changes) comparing ``current`` (numbered
+    nodules) with the prior study, for the guideline layer; ``None`` without a dated prior."""
+    found = stored_prior(session, study)
+    if found is None:
+        return None
+    prior_study, prior_nodules, days = found
+    changes = [c.to_dict() for c in followup.compare(prior_nodules, list(current), days)]
+    return {
+        "prior": {"study_uid": prior_study.study_uid, "nodules": prior_nodules},
+        "interval_days": round(days),
+        "changes": changes,
+    }
+
+
+def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, Any] | None:
+    """The newest earlier analysed study of the same patient, and nodule changes since then."""
+    if ctx.analysis is None:
+        return None
+    found = find_prior(session, ctx.study)
+    if found is None:
+        return None
+    prior_study, prior_analysis = found
+    prior_nodules, prior_row = _prior_nodules(session, prior_study, prior_analysis)
+    signed_prior = prior_row is not None
     current_row = latest_report(session, ctx.study.id)
     current = (
         kept(current_row.nodules)
         if current_row is not None
         else ctx.analysis.result.get("nodules", [])
     )
-    days = None
-    if here is not None and prior_study.started_at is not None:
-        days = max((here - prior_study.started_at).total_seconds() / 86400, 1.0)
+    days = _interval_days(ctx.study.started_at, prior_study.started_at)
     changes = (
         [c.to_dict() for c in followup.compare(prior_nodules, current, days)]
         if days is not None
@@ -735,7 +960,7 @@ def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, A
     )
     category = (
         prior_row.lung_rads.get("category")
-        if signed_prior and prior_row is not None
+        if prior_row is not None
         else prior_analysis.result.get("lung_rads", {}).get("category")
     )
     return {

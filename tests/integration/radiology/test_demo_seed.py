@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,15 @@ def test_demo_prior_study_is_signed_and_the_current_awaits_review(
     session_factory, url = sqlite_factory
     settings = Settings(home=tmp_path / "home", database_url=url)
     with session_factory() as session, session.begin():  # only the patient with a prior
-        session.add(Patient(mrn=demo_mrn(1), name="演示", name_pinyin="yan shi", sex="male"))
+        session.add(
+            Patient(
+                mrn=demo_mrn(1),
+                name="演示",
+                name_pinyin="yan shi",
+                sex="male",
+                birth_date=date(1958, 6, 1),
+            )
+        )
     with session_factory() as session, session.begin():
         assert seed_radiology_demo(session, settings) == 2
     prior, current = (_uid(ct.uid_seed, "study") for ct in DEMO_CTS if ct.patient_index == 1)
@@ -54,3 +63,10 @@ def test_demo_prior_study_is_signed_and_the_current_awaits_review(
         assert rows[prior].lung_rads == report.lung_rads["category"]
         assert review.latest_report(session, rows[current].study_id) is None
         assert session.scalar(select(Patient.id).where(Patient.mrn == demo_mrn(2))) is None
+        # the demo patient's record holds the Brock inputs: probabilities, inputs shown
+        brock = review.load_context(session, current).analysis.result["brock"]  # type: ignore[union-attr]
+        assert brock["computable"] is True and brock["nodules"]
+        assert brock["patient"]["family_history_lung_cancer"] is True
+        assert brock["patient"]["emphysema"] is False and brock["patient"]["sex"] == "male"
+        assert report.lung_rads["brock"]["computable"] is True  # kept in the signed version
+        assert "Brock(PanCan)恶性概率(" in report.impression

@@ -39,11 +39,12 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, BackgroundTasks, Body, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,7 +62,7 @@ from medbrain.api.deps import (
     SettingsDep,
     require_role,
 )
-from medbrain.api.routers.ui import audit_read, page_router, render, ui_role
+from medbrain.api.routers.ui import audit_read, page_router, redirect, render, ui_role
 from medbrain.core.config import Settings
 from medbrain.core.errors import ConflictError, InputError, NotFoundError
 from medbrain.core.i18n import t
@@ -74,6 +75,7 @@ from medbrain.radiology.outputs.pdf import build_pdf
 from medbrain.store import models as m
 from medbrain.store import radiology as ingest_store
 from medbrain.store import radiology_review as review
+from medbrain.store import radiology_risk as risk_store
 from medbrain.store.radiology_review_models import RadiologyReport
 
 MAX_SLICES_PER_REQUEST = 64
@@ -92,6 +94,7 @@ FeedbackViewer = Annotated[Principal, Depends(require_role("admin", "radiologist
 
 
 ViewerPage = Annotated[Principal, Depends(ui_role("radiologist", "admin"))]
+ReviewerPage = Annotated[Principal, Depends(ui_role("radiologist"))]
 FeedbackPage = Annotated[Principal, Depends(ui_role("admin", "radiologist"))]
 
 
@@ -427,6 +430,7 @@ def viewer_page(
     ctx = _context(session, study_uid)
     patient = session.get(m.Patient, ctx.study.patient_id)
     audit_read(request, user, "radiology.view", _resource(ctx), {})
+    risk = _state(session, ctx, lang)["risk"] if ctx.analysis is not None else None
     return render(
         request,
         "radiology/viewer.html",
@@ -435,6 +439,7 @@ def viewer_page(
             "patient": patient,
             "ready": ctx.analysis is not None,
             "may_review": user.role == "radiologist",
+            "risk": risk,
         },
         lang=lang,
         user=user,
@@ -660,6 +665,68 @@ def edit_report(
     digest = hashlib.sha256(f"{row.findings}\n{row.impression}".encode()).hexdigest()[:16]
     audit.record("radiology.report.edit", _resource(ctx), {"version": row.version, "sha": digest})
     return _answer(session, ctx, lang)
+
+
+class BrockInputs(BaseModel):
+    """Yes/no Brock inputs to record in the patient's record (``null``: leave as is)."""
+
+    model_config = ConfigDict(extra="forbid")
+    family_history: bool | None = None
+    emphysema: bool | None = None
+
+
+def _record_brock(
+    session: Session, ctx: review.StudyContext, values: dict[str, bool], audit: Any, lang: str
+) -> None:
+    if not values:
+        raise InputError("brock", "inputs", t("radiology_risk.nothing_to_record", lang))
+    refs = risk_store.record_brock_inputs(session, ctx.study, values, datetime.now(UTC))
+    audit.record(
+        "radiology.brock.inputs",
+        f"Patient/{ctx.study.patient_id}",
+        {"study": ctx.study_uid, **values, "observations": refs},
+    )
+
+
+@api.post("/studies/{study_uid}/review/brock-inputs")
+def record_brock_inputs(
+    study_uid: str,
+    body: BrockInputs,
+    user: Reviewer,
+    session: SessionDep,
+    audit: AuditDep,
+    lang: LangDep,
+) -> dict[str, Any]:
+    """Record family history of lung cancer / emphysema (yes or no) for the study's patient;
+    Brock is recomputed from the record (the signed versions keep what they showed)."""
+    ctx = _context(session, study_uid)
+    review.require_analysis(ctx, lang)
+    _record_brock(session, ctx, body.model_dump(exclude_none=True), audit, lang)
+    return _answer(session, ctx, lang)
+
+
+@pages.post("/radiology/studies/{study_uid}/brock-inputs")
+def record_brock_inputs_form(
+    request: Request,
+    study_uid: str,
+    user: ReviewerPage,
+    session: SessionDep,
+    audit: AuditDep,
+    lang: LangDep,
+    family_history: Annotated[str, Form(max_length=8)] = "",
+    emphysema: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    """The study page's form: ``yes`` / ``no`` / empty (not recorded now) per input."""
+    ctx = _context(session, study_uid)
+    review.require_analysis(ctx, lang)
+    values: dict[str, bool] = {}
+    for key, raw in (("family_history", family_history), ("emphysema", emphysema)):
+        if raw not in ("", "yes", "no"):
+            raise InputError("brock", key, t("radiology_risk.bad_choice", lang))
+        if raw:
+            values[key] = raw == "yes"
+    _record_brock(session, ctx, values, audit, lang)
+    return redirect(request, f"/radiology/studies/{study_uid}#ct-risk")
 
 
 @api.post("/studies/{study_uid}/review/redraft")

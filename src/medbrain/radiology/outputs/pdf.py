@@ -52,6 +52,8 @@ LABELS: dict[str, dict[str, str]] = {
     "none": {"zh": "未见需报告的肺结节。", "en": "No reportable lung nodule."},
     "lung_rads": {"zh": "Lung-RADS 分类", "en": "Lung-RADS category"},
     "detector": {"zh": "检测算法", "en": "Detector"},
+    "guideline": {"zh": "处理指南", "en": "Guideline"},
+    "brock": {"zh": "Brock 恶性概率", "en": "Brock probability"},
     "disclaimer": {
         "zh": "本报告由 MedBrain 辅助生成,经放射科医师审核;AI 结果仅供参考。",
         "en": "Drafted with MedBrain and reviewed by a radiologist; AI output is decision support only.",
@@ -67,6 +69,26 @@ LABELS: dict[str, dict[str, str]] = {
 
 def label(key: str, lang: str) -> str:
     return LABELS[key]["en" if lang == "en" else "zh"]
+
+
+def _risk_rows(signed: dict[str, Any], lang: str) -> list[list[str]]:
+    """Guideline and Brock (with its inputs, or the missing ones) kept in the signed version."""
+    from medbrain.imaging.guidelines import brock_lines
+    from medbrain.imaging.report import text
+
+    guideline = signed.get("guideline")
+    if not guideline:
+        return []
+    brock = signed.get("brock")
+    line = " ".join(brock_lines(brock, lang)) if isinstance(brock, dict) else ""
+    return [
+        [
+            label("guideline", lang),
+            text(f"guideline.{guideline}", lang),
+            label("brock", lang),
+            line or "-",
+        ]
+    ]
 
 
 def key_image_png(hu_slice: NDArray[Any], boxes: Sequence[tuple[int, int, int, int]]) -> bytes:
@@ -160,6 +182,7 @@ def build_pdf(report: SignedReport, study: StudyInfo, hu: NDArray[Any] | None) -
             report.signed_at.strftime("%Y-%m-%d %H:%M UTC") if report.signed_at else "-",
         ],
     ]
+    meta_rows += _risk_rows(report.lung_rads, lang)
     grid = TableStyle(
         [
             ("FONTNAME", (0, 0), (-1, -1), CJK_FONT),

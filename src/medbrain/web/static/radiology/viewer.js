@@ -365,7 +365,26 @@
     if (data.versions) S.versions = data.versions;
     renderTable();
     renderReport();
+    renderRisk(S.review.risk);
     drawBoxes();
+  }
+
+  /* Guideline panel (server-rendered, issue 4): keep the Chinese category and the Brock
+   * probabilities in step with the reviewed nodules after each action. */
+  function renderRisk(risk) {
+    var china = $("ct-risk-china-text");
+    if (china && risk && risk.china) china.textContent = risk.china.screening.management;
+    var table = $("ct-risk-brock-table");
+    if (!table || !risk || !risk.brock || !risk.brock.computable) return;
+    var body = table.tBodies[0];
+    while (body.firstChild) body.removeChild(body.firstChild);
+    risk.brock.nodules.forEach(function (r) {
+      var tr = el("tr", { "data-key": r.key || "" });
+      tr.appendChild(el("td", {}, r.key || String(r.id)));
+      tr.appendChild(el("td", {}, r.probability === null ? table.dataset.none
+        : (100 * r.probability).toFixed(1) + "%"));
+      body.appendChild(tr);
+    });
   }
 
   /* -- actions ----------------------------------------------------------------------------- */
