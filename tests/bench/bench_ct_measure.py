@@ -15,18 +15,22 @@ same run (default: the session's copy of the original, ``/work/helpers/s4/measur
 mean-diameter error for nodules >= 6 mm (mean, median, share <= 1 mm; all, and by placement
 and type), the worst cases, type accuracy with its confusion table, and the measurement step's
 CPU time. Training seeds (1000-1029) are for tuning; ``--seeds eval`` (5000-...) is for the
-final measurement only.
+final measurement only. Scans are generated once into ``--cache`` (int16 HU + truth JSON, as
+``training.load_scan`` reads them, + the generator's lung mask for the juxtapleural "visible
+in lung" diameter).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from medbrain.imaging import measure, pipeline
 from medbrain.imaging.pipeline import DetectOptions, prepare
-from medbrain.imaging.training import EVAL_SEEDS, TRAIN_SEEDS, load_scan
+from medbrain.imaging.synthetic import generate_chest_ct
+from medbrain.imaging.training import EVAL_SEEDS, SCAN_KWARGS, TRAIN_SEEDS, load_scan
 
 TYPES = ("solid", "part-solid", "ground-glass", "calcified")
 
@@ -192,6 +197,13 @@ def main(argv: list[str] | None = None) -> None:
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in runs}
     secs = dict.fromkeys(runs, 0.0)
     for seed in seeds:
+        if not (args.cache / f"{seed}.lung.npy").exists():  # generate once, with its lung mask
+            fresh = generate_chest_ct(seed, **SCAN_KWARGS)  # type: ignore[arg-type]
+            args.cache.mkdir(parents=True, exist_ok=True)
+            np.save(args.cache / f"{seed}.npy", np.round(fresh.series.hu).astype(np.int16))
+            np.save(args.cache / f"{seed}.lung.npy", np.packbits(fresh.lung_mask))
+            rows_json = json.dumps([asdict(n) for n in fresh.nodules])
+            (args.cache / f"{seed}.json").write_text(rows_json)
         scan = load_scan(seed, args.cache)
         work = prepare(scan.series, DetectOptions())
         lung_file = args.cache / f"{seed}.lung.npy"

@@ -5,14 +5,20 @@
 1. **Candidates** from a two-level scale space: scale-normalised difference-of-Gaussians
    (a LoG approximation, Lindeberg 1998) at 0.8-1.7 mm on the working grid and 2-8 mm on a
    grid twice as coarse (a pyramid keeps a full scan within seconds), local maxima inside the
-   lung. The chest wall and mediastinum read as lung, so the pleura gives no edge.
+   lung. The chest wall and mediastinum read as lung, so the pleura gives no edge. A
+   ground-glass pass on the coarse grid with solid voxels (and their partial-volume rim)
+   removed, so a ground-glass nodule beside a vessel keeps its own maximum; and a pass for
+   small calcified blobs on the pleura that the lung mask leaves out.
 2. **Vessel suppression**: the Hessian of the Gaussian-smoothed image at each maximum's scale;
    bright blobs have three large negative eigenvalues, vessel segments one near zero
    (tubular) and walls two near zero (plate). Clearly tubular or plate-like maxima are
    dropped before the costlier steps (Li et al. 2003; Frangi et al. 1998).
 3. **Features** per remaining candidate: its segmentation (size, elongation, attenuation,
-   sphericity), multi-scale responses, eigenvalue ratios, distance to the pleura and the
-   dense structures crossing a shell around it (vessels attached).
+   sphericity), multi-scale responses, eigenvalue ratios, distance to the pleura, the
+   dense structures crossing a shell around it (vessels attached) and rays cast from its
+   centre (how far the object reaches in 26 directions; independent of the segmentation).
+   When the segmentation of a small nodule leaks into an attached vessel, the candidate
+   stays at its own intensity peak.
 4. **False-positive reduction** with a gradient-boosted tree ensemble stored as plain data in
    ``knowledge/imaging/detector_classical.json`` (:class:`TreeEnsemble`; no pickle), fitted by
    :mod:`medbrain.imaging.training` on training seeds only.
@@ -62,11 +68,23 @@ FEATURES = (
     "shell_dense_frac",
     "shell_branches",
     "vessel_hu_ratio",
+    "ray_median_mm",
+    "ray_long_frac",
+    "ray_max_median",
 )
 
 # scales (mm) of the Gaussians: level 0 on the working grid, level 1 on a grid twice coarser
 LEVEL0_SIGMAS = (0.65, 0.9, 1.25, 1.75)
 LEVEL1_SIGMAS = (1.75, 2.45, 3.4, 4.8, 6.7, 9.4)
+HU_BACKGROUND = -850.0  # lung parenchyma (measure.HU_LUNG_BG)
+GGO_CENTRE_HU = -400.0  # a faint-pass maximum whose own attenuation is below this: ground glass
+FAINT_SOLID_HU = -350.0  # removed (with a one-voxel rim) from the ground-glass pass
+# calcified blobs on the pleura (> 200 HU: calcification, Fleischner glossary) that the lung
+# mask leaves out: small, compact, and with lung on a good part of their surroundings
+BRIGHT_HU = 150.0  # on the working grid: a 3 mm calcified nodule reads about 175 HU
+BRIGHT_MAX_MM = 15.0  # longest extent; ribs and vertebrae are far longer
+BRIGHT_MIN_MM3 = 2.0
+BRIGHT_LUNG_FRACTION = 0.15  # aerated (< -400 HU) part of a 2-voxel shell around the blob
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,6 +326,89 @@ def _shell_features(
     return std, frac, float(min(n, 8)), min(ratio, 5.0)
 
 
+# 26 unit directions (the 3x3x3 neighbourhood), samples every 0.5 mm out to RAY_MAX_MM
+_DIRS = np.asarray(
+    [
+        (a, b, c)
+        for a in (-1, 0, 1)
+        for b in (-1, 0, 1)
+        for c in (-1, 0, 1)
+        if (a, b, c) != (0, 0, 0)
+    ],
+    dtype=np.float64,
+)
+_DIRS /= np.linalg.norm(_DIRS, axis=1, keepdims=True)
+RAY_MAX_MM = 15.0
+_STEPS = np.arange(0.5, RAY_MAX_MM + 0.25, 0.5)
+
+
+def _ray_features(
+    hu: NDArray[np.float32],
+    spacing: tuple[float, float, float],
+    center: tuple[float, float, float],
+) -> tuple[float, float, float]:
+    """Rays from the centre in 26 directions, each ending where the attenuation falls below
+    half-way between the centre's and the lung background (-850 HU). A nodule stops most
+    rays at its radius and lets one or two out along an attached vessel; a vessel segment or
+    bifurcation stops most at the vessel's (small) radius. Segmentation-independent.
+    Returns (median ray length mm, fraction of rays longer than twice the median + 1 mm,
+    longest / median)."""
+    sp = np.asarray(spacing)
+    c = np.asarray(center)
+    half = np.ceil(RAY_MAX_MM / sp).astype(int) + 1
+    ci = np.round(c).astype(int)
+    lo = np.maximum(ci - half, 0)
+    hi = np.minimum(ci + half + 1, hu.shape)
+    box = hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    cb = c - lo
+    k = np.clip(np.round(cb).astype(int), 0, np.asarray(box.shape) - 1)
+    core = box[
+        max(k[0] - 1, 0) : k[0] + 2, max(k[1] - 1, 0) : k[1] + 2, max(k[2] - 1, 0) : k[2] + 2
+    ]
+    level = (min(float(np.median(core)), 100.0) + HU_BACKGROUND) / 2.0
+    pts = cb[None, None, :] + _DIRS[:, None, :] * _STEPS[None, :, None] / sp[None, None, :]
+    vals = ndimage.map_coordinates(
+        box, pts.reshape(-1, 3).T, order=1, mode="constant", cval=HU_BACKGROUND
+    ).reshape(len(_DIRS), len(_STEPS))
+    below = vals < level
+    first = np.where(below.any(axis=1), below.argmax(axis=1), len(_STEPS) - 1)
+    length = _STEPS[first]
+    med = float(np.median(length))
+    long_frac = float(np.mean(length > 2.0 * med + 1.0))
+    return med, long_frac, float(length.max()) / max(med, 0.5)
+
+
+class _PleuraDistance:
+    """Distance (mm) to the edge of the lung mask, from distance transforms on a ~5 mm grid
+    (a context feature, not a measurement). Every subsampling offset at each end of each
+    axis is averaged and looked up by linear interpolation, so the value does not change
+    when the volume is mirrored (a scan stored right-to-left gives the same features)."""
+
+    def __init__(self, lung_mask: NDArray[np.bool_], spacing: tuple[float, float, float]):
+        self.step = tuple(max(1, int(5.0 // s)) for s in spacing)
+        sampling = [s * f for s, f in zip(spacing, self.step, strict=True)]
+        ends = [sorted({0, (n - 1) % f}) for n, f in zip(lung_mask.shape, self.step, strict=True)]
+        self.maps = [
+            (
+                (o0, o1, o2),
+                ndimage.distance_transform_edt(
+                    lung_mask[o0 :: self.step[0], o1 :: self.step[1], o2 :: self.step[2]],
+                    sampling=sampling,
+                ),
+            )
+            for o0 in ends[0]
+            for o1 in ends[1]
+            for o2 in ends[2]
+        ]
+
+    def at(self, center: tuple[int, int, int]) -> float:
+        total = 0.0
+        for offset, edt in self.maps:
+            q = [[(c - o) / f] for c, o, f in zip(center, offset, self.step, strict=True)]
+            total += float(ndimage.map_coordinates(edt, q, order=1, mode="nearest")[0])
+        return total / len(self.maps)
+
+
 @dataclass(frozen=True, slots=True)
 class ClassicalDetector:
     """Scale-space candidates + Hessian vessel suppression + tree-ensemble FP reduction."""
@@ -362,9 +463,16 @@ class ClassicalDetector:
         coarse = _block_mean(crop, (f1[0], f1[1], f1[2]))
         cmask = _block_mean(mask.astype(np.float32), (f1[0], f1[1], f1[2])) > 0.5
         faint: list[Point] = []
-        # second pass with everything denser than -450 HU flattened: vessels lose most of
-        # their contrast, ground-glass nodules (often beside a vessel) keep theirs
-        for image, sink in ((coarse, pts), (np.minimum(coarse, np.float32(-450.0)), faint)):
+        faint_ggo: list[bool] = []  # the faint point's own attenuation is sub-solid
+        # second pass for ground glass: solid voxels (vessels, solid nodules) and their
+        # partial-volume rim set to the lung background on the working grid, the rest capped
+        # at -450 HU; a ground-glass nodule beside a vessel keeps its own maximum there
+        dense = ndimage.binary_dilation(crop > np.float32(FAINT_SOLID_HU))
+        sub = np.where(dense, np.float32(-850.0), np.minimum(crop, np.float32(-450.0)))
+        del dense
+        faint_img = _block_mean(sub, (f1[0], f1[1], f1[2]))
+        del sub
+        for image, sink in ((coarse, pts), (faint_img, faint)):
             level1 = _level_points(
                 image, cmask, sp1, self.level1_sigmas, self.min_response * 0.6, self.max_points
             )
@@ -377,13 +485,23 @@ class ClassicalDetector:
                     continue
                 q = np.unravel_index(int(np.argmax(block)), block.shape)
                 c = tuple(int(a0 + qi + o) for a0, qi, o in zip(lo, q, offset, strict=True))
+                if sink is faint:
+                    faint_ggo.append(bool(coarse[p] <= GGO_CENTRE_HU))
                 sink.append(
                     Point(
                         (c[0], c[1], c[2]), pt.response, pt.sigma_mm, pt.finer, pt.coarser, pt.eig
                     )
                 )
         main = sorted((p for p in pts if _blob_like(p.eig)), key=lambda p: -_rank(p))
-        extra = sorted((p for p in faint if _blob_like(p.eig)), key=lambda p: -_rank(p))
+        # faint points centred on ground glass first; the rest (vessels and solid nodules with
+        # their tops clipped) mostly repeat what the first pass found
+        extra = [
+            p
+            for _, p in sorted(
+                ((g, p) for g, p in zip(faint_ggo, faint, strict=True) if _blob_like(p.eig)),
+                key=lambda t: (not t[0], -_rank(t[1])),
+            )
+        ]
         k0 = (2 * self.max_candidates) // 3
         k1 = self.max_candidates - k0
         return main[:k0] + extra[:k1] + main[k0:] + extra[k1:]
@@ -406,6 +524,89 @@ class ClassicalDetector:
         c = (p[0] + offset[0], p[1] + offset[1], p[2] + offset[2])
         return Point(c, resp, sig, finer, coarser, eig)
 
+    def pleural_bright_points(
+        self,
+        hu: NDArray[np.float32],
+        lung_mask: NDArray[np.bool_],
+        spacing_zyx: tuple[float, float, float],
+    ) -> tuple[list[Point], NDArray[np.bool_]]:
+        """Small calcified blobs on the pleura that the lung mask leaves out (the scale
+        space reads everything outside the mask as lung, so it cannot see them), and the lung
+        mask with those blobs added, to measure them in (not the wall around them)."""
+        found = ndimage.find_objects(lung_mask.astype(np.uint8))
+        if not found or found[0] is None:
+            return [], lung_mask
+        bbox = tuple(
+            slice(max(0, b.start - 3), min(n, b.stop + 3))
+            for b, n in zip(found[0], hu.shape, strict=True)
+        )
+        offset = np.asarray([b.start for b in bbox])
+        labels, n = ndimage.label(hu[bbox] > np.float32(BRIGHT_HU))
+        if n == 0:
+            return [], lung_mask
+        sp = np.asarray(spacing_zyx)
+        voxel_mm3 = float(np.prod(sp))
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        pts: list[Point] = []
+        blobs: list[tuple[tuple[slice, ...], NDArray[np.bool_]]] = []
+        for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is None or sizes[i] * voxel_mm3 < BRIGHT_MIN_MM3:
+                continue
+            extent = np.asarray([s.stop - s.start for s in sl]) * sp
+            if extent.max() > BRIGHT_MAX_MM:
+                continue
+            rlo = np.maximum(np.asarray([s.start for s in sl]) - 3, 0)  # in the crop
+            rhi = np.minimum(np.asarray([s.stop for s in sl]) + 3, labels.shape)
+            rel = tuple(slice(int(a), int(b)) for a, b in zip(rlo, rhi, strict=True))
+            lo = rlo + offset
+            box = tuple(slice(int(a), int(b)) for a, b in zip(lo, rhi + offset, strict=True))
+            blob = labels[rel] == i
+            lung = lung_mask[box]
+            peak = np.unravel_index(int(np.argmax(np.where(blob, hu[box], -np.inf))), blob.shape)
+            if ndimage.binary_erosion(lung)[peak]:
+                continue  # inside the lung: the scale space finds it
+            if not (ndimage.binary_dilation(blob, iterations=3) & lung).any():
+                continue  # not on the lung (mediastinum, airway wall, bone)
+            shell = ndimage.binary_dilation(blob, iterations=2) & ~blob
+            if float(np.mean(hu[box][shell] < np.float32(-400.0))) < BRIGHT_LUNG_FRACTION:
+                continue  # inside the wall: aerated lung on too little of its surface
+            center = (int(peak[0] + lo[0]), int(peak[1] + lo[1]), int(peak[2] + lo[2]))
+            pts.append(self._local_point(hu, spacing_zyx, center))
+            blobs.append((box, blob))
+        if not blobs:
+            return [], lung_mask
+        with_bright = lung_mask.copy()
+        for box, blob in blobs:
+            with_bright[box] |= blob
+        return pts, with_bright
+
+    def _local_point(
+        self,
+        hu: NDArray[np.float32],
+        spacing_zyx: tuple[float, float, float],
+        center: tuple[int, int, int],
+    ) -> Point:
+        """Scale-space response and Hessian at a point found outside the scale space: the
+        level-0 scales on the same clipped image, in a box around it (wall not flattened)."""
+        sigmas = self.level0_sigmas
+        half = [math.ceil(3.0 * max(sigmas) / s) + 2 for s in spacing_zyx]
+        lo = [max(0, c - h) for c, h in zip(center, half, strict=True)]
+        hi = [min(n, c + h + 1) for c, n, h in zip(center, hu.shape, half, strict=True)]
+        box = np.clip(hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], -1000.0, 100.0)
+        gs = [
+            ndimage.gaussian_filter(box, sigma=[s / sp for sp in spacing_zyx], truncate=3.0)
+            for s in sigmas
+        ]
+        p = (center[0] - lo[0], center[1] - lo[1], center[2] - lo[2])
+        rs = [
+            float(gs[i][p] - gs[i + 1][p]) / (sigmas[i + 1] / sigmas[i] - 1.0)
+            for i in range(len(sigmas) - 1)
+        ]
+        a = int(np.argmax(rs))
+        return self._point(
+            p, max(rs[a], 1.0), a, gs[a], rs, sigmas, spacing_zyx, (lo[0], lo[1], lo[2])
+        )
+
     def features(
         self,
         hu: NDArray[np.float32],
@@ -416,27 +617,30 @@ class ClassicalDetector:
         out: list[tuple[Measurement, tuple[float, ...]]] = []
         taken: list[tuple[NDArray[np.float64], float]] = []
         sp = np.asarray(spacing_zyx)
-        # distance to the pleura on a ~5 mm grid (a context feature, not a measurement)
-        fd = tuple(max(1, int(5.0 // s)) for s in spacing_zyx)
-        small = lung_mask[:: fd[0], :: fd[1], :: fd[2]]
-        pleura = ndimage.distance_transform_edt(
-            small, sampling=[s * f for s, f in zip(spacing_zyx, fd, strict=True)]
-        )
-        for pt in self.candidate_points(hu, lung_mask, spacing_zyx):
+        pleura = _PleuraDistance(lung_mask, spacing_zyx)
+        bright, with_bright = self.pleural_bright_points(hu, lung_mask, spacing_zyx)
+        points = [(pt, with_bright) for pt in bright]
+        points += [(pt, lung_mask) for pt in self.candidate_points(hu, lung_mask, spacing_zyx)]
+        for pt, mask in points:
             center = pt.center
             c_mm = np.asarray(center) * sp
             if any(np.linalg.norm(c_mm - q) < rq for q, rq in taken):
                 continue
             radius = pt.sigma_mm * math.sqrt(3.0)
-            m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius)
+            m = measure_nodule(hu, mask, spacing_zyx, center, radius)
             if m is not None and np.linalg.norm(
                 (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
             ) > max(radius, 3.0):  # segmentation drifted along a vessel: tighter box
-                m = measure_nodule(hu, lung_mask, spacing_zyx, center, radius * 0.5)
-                if m is not None and np.linalg.norm(
-                    (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
-                ) > max(radius, 3.0):  # still drifted (leaks into an attached vessel): the
-                    # candidate stays at its own maximum, the classifier sees the leaked size
+                m = measure_nodule(hu, mask, spacing_zyx, center, radius * 0.5)
+                if (
+                    m is not None
+                    and np.linalg.norm((np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp)
+                    > max(radius, 3.0)
+                    and _intensity_peak(hu, center)
+                ):  # still drifted, from a point that is a peak of its own (a small nodule
+                    # whose segmentation leaks into an attached vessel): the candidate stays
+                    # at its maximum, the classifier sees the leaked size. A point on the
+                    # slope of a larger blob keeps the blob's measurement (a duplicate).
                     m = replace(
                         m, center_voxel=(float(center[2]), float(center[1]), float(center[0]))
                     )
@@ -447,13 +651,10 @@ class ClassicalDetector:
             r_eq = max(0.5, m.mean_diameter_mm / 2.0)
             ci, cj, ck = m.center_voxel
             std, shell_frac, branches, vratio = _shell_features(
-                hu, lung_mask, spacing_zyx, (ck, cj, ci), r_eq
+                hu, mask, spacing_zyx, (ck, cj, ci), r_eq
             )
             l1, l2, l3 = pt.eig
             box_vol = max(m.long_axis_mm * m.short_axis_mm * max(m.long_axis_mm, 1.0), 1e-3)
-            cz, cy, cx = (
-                min(int(v // f), n - 1) for v, f, n in zip(center, fd, small.shape, strict=True)
-            )
             feats = (
                 math.log(max(pt.response, 1.0)),
                 pt.sigma_mm,
@@ -470,10 +671,13 @@ class ClassicalDetector:
                 std,
                 min(m.mean_diameter_mm / (2.0 * radius), 5.0),
                 min(m.volume_mm3 / (math.pi / 6.0 * box_vol), 3.0),
-                min(float(pleura[cz, cy, cx]), 60.0),
+                min(pleura.at(center), 60.0),
                 shell_frac,
                 branches,
                 vratio,
+                *_ray_features(
+                    hu, spacing_zyx, (float(center[0]), float(center[1]), float(center[2]))
+                ),
             )
             out.append((m, feats))
             if len(out) >= self.max_candidates:
@@ -497,17 +701,27 @@ class ClassicalDetector:
         sp = np.asarray(spacing_zyx[::-1])
         for cand in scored:
             p = np.asarray(cand.measurement.center_voxel) * sp
-            if any(
+            if any(  # inside a better-scored nodule: the same nodule seen from its edge
                 np.linalg.norm(p - np.asarray(k.measurement.center_voxel) * sp)
-                < max(
-                    min(k.measurement.mean_diameter_mm, cand.measurement.mean_diameter_mm) / 2.0,
-                    3.0,
-                )
+                < max(k.measurement.mean_diameter_mm / 2.0, 3.0)
                 for k in kept
             ):
                 continue
             kept.append(cand)
         return kept
+
+
+def _intensity_peak(hu: NDArray[np.float32], center: tuple[int, int, int]) -> bool:
+    """Whether ``center`` is the brightest voxel of its 3x3x3 neighbourhood after a light
+    smoothing (0.7 voxel), i.e. a blob's own maximum rather than a point on a slope."""
+    lo = [max(0, c - 3) for c in center]
+    hi = [min(n, c + 4) for c, n in zip(center, hu.shape, strict=True)]
+    box = ndimage.gaussian_filter(hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], 0.7)
+    c = [v - a for v, a in zip(center, lo, strict=True)]
+    near = box[
+        max(c[0] - 1, 0) : c[0] + 2, max(c[1] - 1, 0) : c[1] + 2, max(c[2] - 1, 0) : c[2] + 2
+    ]
+    return bool(box[c[0], c[1], c[2]] >= near.max() - 1e-3)
 
 
 def _rank(p: Point) -> float:

@@ -3,14 +3,17 @@
 Training seeds and evaluation seeds are disjoint ranges (:data:`TRAIN_SEEDS`,
 :data:`EVAL_SEEDS`), so reported accuracy is measured on scans never tuned on. Scans follow
 :data:`SCAN_KWARGS`: thin-section geometry like the screening CTs of issue 4 (0.78 mm pixels,
-1.25 mm slices, 350 mm field of view, 300 mm of z).
+1.25 mm slices, 350 mm field of view, 300 mm of z); the first ``--thick`` training seeds are
+also generated at 2.5 mm (:data:`THICK_KWARGS`, :data:`SMALL_FOV_KWARGS`) so the classifier
+knows thicker scans too.
 
-Run ``python -m medbrain.imaging.training [--seeds N] [--cache DIR]`` to regenerate the
-training scans, collect candidate features (working grid of :func:`pipeline.prepare`), fit a
-gradient-boosted tree ensemble (scikit-learn ``HistGradientBoostingClassifier``) and write it
-as plain arrays to ``knowledge/imaging/detector_classical_trees.json`` with its metadata in
-``detector_classical.yaml``. ``--cache`` keeps generated scans as int16 HU (what DICOM
-stores) to refit quickly.
+Run ``python -m medbrain.imaging.training [--seeds N] [--thick N] [--cache DIR]`` to
+regenerate the training scans, collect candidate features (working grid of
+:func:`pipeline.prepare`), fit a gradient-boosted tree ensemble (scikit-learn
+``HistGradientBoostingClassifier``; every nodule weighs the same, however many candidates
+lie on it) and write it as plain arrays to ``knowledge/imaging/detector_classical_trees.json``;
+its metadata and threshold go in ``detector_classical.yaml`` by hand. ``--cache`` keeps
+generated scans as int16 HU (what DICOM stores) to refit quickly.
 
 References
 ----------
@@ -53,6 +56,27 @@ SCAN_KWARGS: Mapping[str, object] = MappingProxyType(
         "diameter_range_mm": (3.0, 30.0),
     }
 )
+# thick-section (2.5 mm) versions of some training seeds, so that the classifier also knows
+# what vessels and nodules look like on thicker, coarser scans (many routine chest CTs);
+# the operating threshold is still chosen on the thin-section training scans only
+THICK_KWARGS: Mapping[str, object] = MappingProxyType(
+    {
+        "shape": (120, 140, 140),
+        "spacing_mm": (2.5, 2.5, 2.5),
+        "n_nodules": 8,
+        "diameter_range_mm": (3.0, 30.0),
+    }
+)
+# and a small field of view at 2.5 mm (96 x 96 x 60 voxels: the body fills the image)
+SMALL_FOV_KWARGS: Mapping[str, object] = MappingProxyType(
+    {
+        "shape": (60, 96, 96),
+        "spacing_mm": (2.5, 2.5, 2.5),
+        "n_nodules": 4,
+        "diameter_range_mm": (3.0, 20.0),
+    }
+)
+THICK_GROUP = 100_000  # group id: seed + THICK_GROUP (THICK_KWARGS), + 2 x (SMALL_FOV_KWARGS)
 TARGET_FP_PER_SCAN = 0.75  # operating threshold: this many FP/scan on out-of-fold training
 PerScan = tuple[list[tuple[float, bool]], list[tuple[float, int | None]]]
 Pair = tuple[NoduleTruth, Measurement]
@@ -74,12 +98,20 @@ def match(
     return None if best is None else best[1]
 
 
-def load_scan(seed: int, cache: Path | None = None) -> SyntheticScan:
-    """Generate the scan of ``seed`` with :data:`SCAN_KWARGS` (or read it from ``cache``)."""
-    if cache is not None and (cache / f"{seed}.npy").exists():
-        hu = np.load(cache / f"{seed}.npy").astype(np.float32)
-        truths = json.loads((cache / f"{seed}.json").read_text())
-        spacing: tuple[float, float, float] = SCAN_KWARGS["spacing_mm"]  # type: ignore[assignment]
+def load_scan(
+    seed: int, cache: Path | None = None, kwargs: Mapping[str, object] = SCAN_KWARGS
+) -> SyntheticScan:
+    """Generate the scan of ``seed`` with :data:`SCAN_KWARGS` (or ``kwargs``), or read it
+    from ``cache``."""
+    name = str(seed)
+    if kwargs is not SCAN_KWARGS:
+        shape = "x".join(str(v) for v in kwargs["shape"])  # type: ignore[attr-defined]
+        spacing_s = "x".join(f"{v:g}" for v in kwargs["spacing_mm"])  # type: ignore[attr-defined]
+        name = f"{seed}-{shape}-{spacing_s}"
+    if cache is not None and (cache / f"{name}.npy").exists():
+        hu = np.load(cache / f"{name}.npy").astype(np.float32)
+        truths = json.loads((cache / f"{name}.json").read_text())
+        spacing: tuple[float, float, float] = kwargs["spacing_mm"]  # type: ignore[assignment]
         sx, sy, sz = spacing
         nz, ny, nx = hu.shape
         series = CTSeries(
@@ -95,13 +127,13 @@ def load_scan(seed: int, cache: Path | None = None) -> SyntheticScan:
         ]
         nodules = tuple(NoduleTruth(**row) for row in rows)
         return SyntheticScan(series, nodules, np.zeros((1, 1, 1), dtype=bool), seed)
-    scan = generate_chest_ct(seed, **SCAN_KWARGS)  # type: ignore[arg-type]
+    scan = generate_chest_ct(seed, **kwargs)  # type: ignore[arg-type]
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f"{seed}.tmp.npy"
+        tmp = cache / f"{name}.tmp.npy"
         np.save(tmp, np.round(scan.series.hu).astype(np.int16))
-        tmp.rename(cache / f"{seed}.npy")
-        (cache / f"{seed}.json").write_text(json.dumps([asdict(n) for n in scan.nodules]))
+        tmp.rename(cache / f"{name}.npy")
+        (cache / f"{name}.json").write_text(json.dumps([asdict(n) for n in scan.nodules]))
     return scan
 
 
@@ -186,23 +218,57 @@ GBT_PARAMS: Mapping[str, Any] = MappingProxyType(
 )
 
 
+def nodule_weights(
+    y: NDArray[np.float64], groups: NDArray[np.int64], nodules: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Sample weights that count every nodule once, not every candidate on it (a 25 mm
+    nodule gives a dozen candidates, a 3 mm one a single one; the FROC counts nodules):
+    each positive gets 1 / (candidates on its nodule); positives and negatives then weigh
+    the same in total (class balance)."""
+    w = np.ones(len(y))
+    pos = y > 0.5
+    if not pos.any() or pos.all():
+        return w
+    key = groups.astype(np.int64) * 100_000 + nodules.astype(np.int64)
+    _, inverse, counts = np.unique(key[pos], return_inverse=True, return_counts=True)
+    w[pos] = 1.0 / counts[inverse]
+    w[pos] *= float((~pos).sum()) / float(w[pos].sum())
+    return w
+
+
 def fit_gbt(
-    x: NDArray[np.float64], y: NDArray[np.float64], groups: NDArray[np.int64]
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    groups: NDArray[np.int64],
+    nodules: NDArray[np.int64] | None = None,
 ) -> tuple[dict[str, Any], float, NDArray[np.float64]]:
-    """Fit on all rows; the threshold comes from out-of-fold scores (5 folds by scan) at
-    :data:`TARGET_FP_PER_SCAN`. Returns (trees, threshold, out-of-fold scores)."""
+    """Fit on all rows; the threshold comes from out-of-fold scores (5 folds by seed) at
+    :data:`TARGET_FP_PER_SCAN` per thin-section scan. Returns (trees, threshold, out-of-fold scores).
+
+    With ``nodules`` (the nodule index of each positive row within its scan) the rows are
+    weighted by :func:`nodule_weights` instead of scikit-learn's class balancing."""
     from sklearn.ensemble import HistGradientBoostingClassifier  # type: ignore[import-untyped]
     from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+    params = dict(GBT_PARAMS)
+    w = None
+    if nodules is not None:
+        params.pop("class_weight")
+        w = nodule_weights(y, groups, nodules)
     oof = np.zeros(len(y))
     with threadpool_limits(1):  # OpenMP threads on a shared 2-core machine only thrash
-        for tr, te in GroupKFold(n_splits=5).split(x, y, groups):
-            clf = HistGradientBoostingClassifier(**GBT_PARAMS).fit(x[tr], y[tr])
+        # folds by seed: a thin scan and the 2.5 mm scans of the same seed (same anatomy and
+        # nodules) stay in one fold, or the out-of-fold scores (and threshold) are optimistic
+        for tr, te in GroupKFold(n_splits=5).split(x, y, groups % THICK_GROUP):
+            clf = HistGradientBoostingClassifier(**params).fit(
+                x[tr], y[tr], sample_weight=None if w is None else w[tr]
+            )
             oof[te] = clf.predict_proba(x[te])[:, 1]
-        clf = HistGradientBoostingClassifier(**GBT_PARAMS).fit(x, y)
-    n_scans = len(set(groups.tolist()))
-    neg = np.sort(oof[y < 0.5])[::-1]
+        clf = HistGradientBoostingClassifier(**params).fit(x, y, sample_weight=w)
+    thin = groups < THICK_GROUP  # the threshold is chosen on thin-section scans only
+    n_scans = len(set(groups[thin].tolist()))
+    neg = np.sort(oof[(y < 0.5) & thin])[::-1]
     k = int(TARGET_FP_PER_SCAN * n_scans)
     threshold = float(neg[k]) if k < len(neg) else 0.5
     trees = export_trees(clf)
@@ -306,22 +372,33 @@ def operating_point(
 
 
 def collect(
-    seeds: Iterable[int], detector: ClassicalDetector, cache: Path | None = None
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64]]:
-    """Feature matrix, 0/1 labels and the seed of every candidate over ``seeds``."""
+    seeds: Iterable[int],
+    detector: ClassicalDetector,
+    cache: Path | None = None,
+    thick_seeds: Iterable[int] = (),
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Feature matrix, 0/1 labels, the group (seed; seed + :data:`THICK_GROUP` for the
+    :data:`THICK_KWARGS` scan of a ``thick_seeds`` seed, seed + 2 x :data:`THICK_GROUP` for
+    its :data:`SMALL_FOV_KWARGS` scan) and the nodule index (-1: none) of every candidate."""
     xs: list[tuple[float, ...]] = []
-    ys: list[float] = []
+    idx: list[int] = []
     gs: list[int] = []
-    for seed in seeds:
-        x, y = scan_features(load_scan(seed, cache), detector)
+    jobs = [(s, SCAN_KWARGS, s) for s in seeds]
+    thick = list(thick_seeds)
+    jobs += [(s, THICK_KWARGS, s + THICK_GROUP) for s in thick]
+    jobs += [(s, SMALL_FOV_KWARGS, s + 2 * THICK_GROUP) for s in thick]
+    for seed, kwargs, group in jobs:
+        x, i = scan_candidates(load_scan(seed, cache, kwargs), detector)
         xs.extend(x)
-        ys.extend(y)
-        gs.extend([seed] * len(y))
-        print(f"seed {seed}: {len(y)} candidates, {int(sum(y))} on nodules", flush=True)
+        idx.extend(i)
+        gs.extend([group] * len(i))
+        print(f"scan {group}: {len(i)} candidates, {sum(v >= 0 for v in i)} on nodules", flush=True)
+    nodules = np.asarray(idx, dtype=np.int64)
     return (
         np.asarray(xs, dtype=np.float64),
-        np.asarray(ys, dtype=np.float64),
+        (nodules >= 0).astype(np.float64),
         np.asarray(gs, dtype=np.int64),
+        nodules,
     )
 
 
@@ -330,18 +407,23 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - offline f
 
     parser = argparse.ArgumentParser(description="fit the classical detector's classifier")
     parser.add_argument("--seeds", type=int, default=len(TRAIN_SEEDS))
+    parser.add_argument("--thick", type=int, default=15, help="thick-section training scans")
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "knowledge")
+    parser.add_argument("--save-features", type=Path, help="write x, seed, nodule as .npz")
     args = parser.parse_args(argv)
     seeds = list(TRAIN_SEEDS)[: args.seeds]
-    x, y, g = collect(seeds, default_detector(), args.cache)
-    trees, threshold, _ = fit_gbt(x, y, g)
+    x, y, g, nodules = collect(seeds, default_detector(), args.cache, seeds[: args.thick])
+    if args.save_features:  # to study the classifier without collecting again
+        np.savez_compressed(args.save_features, x=x, g=g, nodules=nodules)
+    trees, threshold, _ = fit_gbt(x, y, g, nodules)
     out = args.out / "imaging"
     (out / "detector_classical_trees.json").write_text(json.dumps(trees, separators=(",", ":")))
     print(
         json.dumps(
             {
                 "seeds": [seeds[0], seeds[-1]],
+                "thick_seeds": len(seeds[: args.thick]),
                 "candidates": len(y),
                 "positives": int(y.sum()),
                 "threshold": threshold,

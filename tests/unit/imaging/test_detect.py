@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medbrain.imaging.detect import FEATURES, ClassicalDetector, TreeEnsemble
+from medbrain.imaging.detect import FEATURES, ClassicalDetector, TreeEnsemble, _ray_features
 from medbrain.imaging.pipeline import DetectOptions, default_detector, default_weights, prepare
 from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct
 from medbrain.imaging.training import (
@@ -23,6 +23,7 @@ from medbrain.imaging.training import (
     evaluate_scan,
     evaluate_scan_full,
     export_trees,
+    nodule_weights,
     operating_point,
 )
 
@@ -157,3 +158,53 @@ def test_classical_detector_accepts_any_scorer() -> None:
     cands = ClassicalDetector(Constant()).detect(hu, lung, sp)
     assert cands
     assert all(c.score == 0.25 and len(c.features) == len(FEATURES) for c in cands)
+
+
+def test_ray_features_tell_a_round_nodule_from_a_vessel() -> None:
+    hu, _, sp = _phantom()
+    med_n, long_n, _ = _ray_features(hu, sp, (30.0, 42.0, 40.0))  # 5 mm nodule, nothing attached
+    med_v, long_v, max_v = _ray_features(hu, sp, (30.0, 20.0, 20.0))  # on the vessel
+    assert 2.0 <= med_n <= 3.5 and long_n == 0.0
+    assert med_v < med_n
+    assert long_v > 0.0 and max_v >= 5.0  # the rays along the vessel run out
+
+
+def _pleural_phantom() -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Lung (x < 40) against a chest wall (40 HU) at 1.5 mm voxels: a 4 mm calcified nodule
+    sitting on the pleura and a long bright bar (a rib) inside the wall along it."""
+    sp = (1.5, 1.5, 1.5)
+    z, y, x = np.indices((40, 40, 60)).astype(np.float32)
+    hu = np.where(x < 40, -850.0, 40.0).astype(np.float32)
+    nodule = ((z - 20) ** 2 + (y - 12) ** 2 + (x - 39.5) ** 2) * 1.5**2 <= 2.0**2
+    hu[nodule] = 500.0
+    hu[(np.abs(y - 30) <= 2) & (np.abs(x - 42) <= 1)] = 500.0  # rib, runs along z
+    hu = ndimage.gaussian_filter(hu, 0.5).astype(np.float32)
+    lung = np.zeros(hu.shape, dtype=bool)
+    lung[2:-2, 2:-2, 2:39] = True
+    lung &= ~ndimage.binary_dilation(nodule)  # the lung mask leaves the nodule out
+    return hu, lung, sp
+
+
+def test_calcified_nodule_on_the_pleura_outside_the_mask_is_a_candidate() -> None:
+    hu, lung, sp = _pleural_phantom()
+    det = default_detector()
+    points, with_bright = det.pleural_bright_points(hu, lung, sp)
+    assert [p.center for p in points if abs(p.center[1] - 12) <= 2] == [points[0].center]
+    assert not [p for p in points if abs(p.center[1] - 30) <= 3]  # not the rib
+    assert with_bright[points[0].center] and not lung[points[0].center]
+    measured = det.features(hu, lung, sp)
+    near = [
+        m for m, _ in measured if np.hypot(m.center_voxel[1] - 12, m.center_voxel[0] - 39.5) < 2.5
+    ]
+    assert near and near[0].type == "calcified"
+    assert 2.5 <= near[0].mean_diameter_mm <= 6.0
+
+
+def test_every_nodule_weighs_the_same_in_the_fit() -> None:
+    y = np.asarray([1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    groups = np.asarray([1000, 1000, 1000, 1001, 1000, 1000, 1000, 1001, 1001, 1001])
+    nodules = np.asarray([0, 0, 0, 0, -1, -1, -1, -1, -1, -1])  # 3 candidates on one nodule
+    w = nodule_weights(y, groups, nodules)
+    assert w[0] == w[1] == w[2] and np.isclose(w[:3].sum(), w[3])  # same nodule total
+    assert np.isclose(w[y > 0.5].sum(), w[y < 0.5].sum())  # classes balanced
+    assert np.all(w[y < 0.5] == 1.0)
