@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from medbrain.store.db import make_engine, make_session_factory
 from medbrain.store.findings import save_findings
 from medbrain.store.models import FindingRecord, Patient, User
 from medbrain.store.patients import patient_page
-from tests.support.server import free_port, start_server
+from tests.support.server import free_port, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -154,11 +153,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     try:
         yield built
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 @pytest.fixture(scope="package")

@@ -8,25 +8,17 @@ on the page, sees the probabilities, then rejects a nodule and the Brock table f
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from medbrain.api.security import hash_password
-from medbrain.core.config import Settings
-from medbrain.imaging.synthetic import generate_chest_ct, write_dicom_series
-from medbrain.store import migrate
-from medbrain.store.db import make_engine, make_session_factory
-from medbrain.store.models import Condition, Patient, User
-from medbrain.store.radiology import ingest_instances, process_pending
-from medbrain.store.radiology_models import CtAnalysis
-from tests.support.server import free_port, start_server
+from medbrain.store.models import Condition, Patient
+from tests.browser.ct_study import analysed_study
+from tests.support.server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -41,49 +33,27 @@ class Scenario:
     nodules: int
 
 
-def _prepare(home: Path) -> tuple[str, str, int]:
-    url = f"sqlite:///{home / 'medbrain.db'}"
-    (home / "imaging").mkdir(parents=True)
-    (home / "imaging" / "overrides.yaml").write_text("guideline: china2021\n", encoding="utf-8")
-    settings = Settings(home=home, database_url=url, series_settle_seconds=0)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    factory = make_session_factory(engine)
-    scan = generate_chest_ct(
-        SEED,
-        shape=(40, 64, 64),
-        spacing_mm=(5.0, 5.0, 5.0),
-        n_nodules=2,
-        diameter_range_mm=(10.0, 16.0),
-    )
-    paths = write_dicom_series(scan.series, home / "incoming", seed=SEED)
-    with factory() as session, session.begin():
-        session.add(
-            User(
-                username="rad1",
-                display_name="影像医师",
-                role="radiologist",
-                password_hash=hash_password(PASSWORD),
-            )
-        )
-        patient = Patient(
-            mrn=f"SYN{SEED:06d}", name="李四", sex="male", birth_date=date(1957, 5, 5)
-        )
-        session.add(patient)
-        session.flush()
-        session.add(Condition(patient_id=patient.id, icd10_code="Z80.1", text="母亲肺癌"))
-        result = ingest_instances(session, settings, paths, source="test")
-    process_pending(factory, settings)
-    with factory() as session:
-        count = len(session.scalars(select(CtAnalysis)).one().result["nodules"])
-    engine.dispose()
-    return url, result.study_uids[0], count
+def _record(session: Session) -> None:
+    patient = Patient(mrn=f"SYN{SEED:06d}", name="李四", sex="male", birth_date=date(1957, 5, 5))
+    session.add(patient)
+    session.flush()
+    session.add(Condition(patient_id=patient.id, icd10_code="Z80.1", text="母亲肺癌"))
 
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     home = tmp_path_factory.mktemp("ct-risk-home")
-    url, study_uid, count = _prepare(home)
+    (home / "imaging").mkdir(parents=True)
+    (home / "imaging" / "overrides.yaml").write_text("guideline: china2021\n", encoding="utf-8")
+    url, study_uid, nodules = analysed_study(
+        home,
+        seed=SEED,
+        n_nodules=2,
+        diameter_range_mm=(10.0, 16.0),
+        password=PASSWORD,
+        before_ingest=_record,
+    )
+    count = len(nodules)
     assert count >= 2, "the synthetic scan must give at least two nodules"
     port = free_port()
     server = start_server(
@@ -92,11 +62,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     try:
         yield Scenario(f"http://127.0.0.1:{port}", study_uid, count)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 @pytest.fixture

@@ -10,24 +10,15 @@ analysis, not hard-coded.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import select
 
-from medbrain.api.security import hash_password
-from medbrain.core.config import Settings
-from medbrain.imaging.synthetic import generate_chest_ct, write_dicom_series
-from medbrain.store import migrate
-from medbrain.store.db import make_engine, make_session_factory
-from medbrain.store.models import User
-from medbrain.store.radiology import ingest_instances, process_pending
-from medbrain.store.radiology_models import CtAnalysis
-from tests.support.server import free_port, start_server
+from tests.browser.ct_study import analysed_study
+from tests.support.server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 
@@ -43,42 +34,12 @@ class CtScenario:
     nodules: list[dict[str, object]]
 
 
-def _prepare(home: Path) -> tuple[str, str, list[dict[str, object]]]:
-    url = f"sqlite:///{home / 'medbrain.db'}"
-    settings = Settings(home=home, database_url=url, series_settle_seconds=0)
-    engine = make_engine(url)
-    migrate.upgrade(engine)
-    factory = make_session_factory(engine)
-    scan = generate_chest_ct(
-        SCAN_SEED,
-        shape=(40, 64, 64),
-        spacing_mm=(5.0, 5.0, 5.0),
-        n_nodules=3,
-        diameter_range_mm=(8.0, 20.0),
-    )
-    paths = write_dicom_series(scan.series, home / "incoming", seed=SCAN_SEED)
-    with factory() as session, session.begin():
-        session.add(
-            User(
-                username="rad1",
-                display_name="影像医师",
-                role="radiologist",
-                password_hash=hash_password(PASSWORD),
-            )
-        )
-        result = ingest_instances(session, settings, paths, source="test")
-    process_pending(factory, settings)
-    with factory() as session:
-        analysis = session.scalars(select(CtAnalysis)).one()
-        nodules = list(analysis.result["nodules"])
-    engine.dispose()
-    return url, result.study_uids[0], nodules
-
-
 @pytest.fixture(scope="module")
 def ct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CtScenario]:
     home = tmp_path_factory.mktemp("ct-browser-home")
-    url, study_uid, nodules = _prepare(home)
+    url, study_uid, nodules = analysed_study(
+        home, seed=SCAN_SEED, n_nodules=3, diameter_range_mm=(8.0, 20.0), password=PASSWORD
+    )
     assert len(nodules) >= 2, "the synthetic scan must give at least two nodules"
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -88,11 +49,7 @@ def ct(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CtScenario]:
     try:
         yield CtScenario(base_url, home, study_uid, nodules)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
 
 
 @pytest.fixture

@@ -70,3 +70,12 @@ def start_server(
             time.sleep(0.1)
     server.terminate()
     raise RuntimeError("the server did not become healthy within 60 s")
+
+
+def stop_server(server: subprocess.Popen[bytes]) -> None:
+    """Stop a server from :func:`start_server`: terminate, then kill after 10 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
