@@ -194,17 +194,15 @@ def _prior_date(prior_study: m.ImagingStudy, engine: dict[str, Any] | None) -> s
 
 
 def _guided(
-    numbered: list[dict[str, Any]],
-    lr: dict[str, Any],
-    fl: dict[str, Any],
-    report: dict[str, str],
+    base: dict[str, Any],
     engine: dict[str, Any] | None,
     lang: str,
     study: m.ImagingStudy | None = None,
 ) -> dict[str, Any]:
     """The reviewed nodules under the analysis' guideline, with its Brock patient (or the
-    inputs it lacked): ``apply_guideline`` of the kept nodules, numbered as :func:`kept`.
-    With ``study`` (in a session), the Chinese rule set compares with the prior study."""
+    inputs it lacked): ``apply_guideline`` of ``base`` (:func:`compared`, whose ``followup``
+    block, if any, feeds the Chinese rule set). ``study`` (in a session) reads Brock's inputs
+    from the record."""
     engine = engine or {}
     brock = engine.get("brock") if isinstance(engine.get("brock"), dict) else None
     patient = None
@@ -229,20 +227,14 @@ def _guided(
         )
     elif brock is not None:
         missing, known = list(brock.get("missing") or []), dict(brock.get("patient") or {})
-    base = {"nodules": numbered, "lung_rads": lr, "fleischner": fl, "report": report}
-    guideline = str(engine.get("guideline") or "lungrads")
-    prior = None
-    if guideline == "china2021" and session is not None and study is not None:
-        prior = prior_followup(session, study, numbered)
     out = apply_guideline(
         base,
-        guideline=guideline,
+        guideline=str(engine.get("guideline") or "lungrads"),
         risk=str((engine.get("fleischner") or {}).get("risk") or "high"),
         lang=lang,
         patient=patient,
         brock_missing=missing,
         brock_known=known,
-        followup=prior,
     )
     if evidence is None and brock is not None:
         evidence = brock.get("evidence")
@@ -269,7 +261,7 @@ def draft_text(
     base = compared(
         numbered, lr, fl, draft_report(numbered, lr, fl, slices, lang), slices, lang, study, engine
     )
-    text = _guided(numbered, base["lung_rads"], fl, base["report"], engine, lang, study)["report"]
+    text = _guided(base, engine, lang, study)["report"]
     return text["findings"], text["impression"], base["lung_rads"]
 
 
@@ -282,9 +274,10 @@ def risk_summary(
     """Guideline, Chinese category and Brock of the reviewed (kept) nodules, for the viewer
     and the signed version; Brock rows carry the nodule ``key``."""
     numbered = kept(nodules)
-    lr, fl = grade(nodules, lang, study)
+    lr, fl = grade(nodules, lang)
     report = {"findings": "", "impression": "", "language": lang}
-    out = _guided(numbered, lr, fl, report, engine, lang, study)
+    base = compared(numbered, lr, fl, report, 0, lang, study, engine)
+    out = _guided(base, engine, lang, study)
     keys = {int(n["id"]): n.get("key") for n in numbered}
     brock = out.get("brock")
     if brock is not None:
@@ -297,7 +290,7 @@ def risk_summary(
         "guideline": guideline,
         "guideline_label": report_text(f"guideline.{guideline}", lang),
         "guideline_source": (engine or {}).get("guideline_source"),
-        "lung_rads": lr.get("category"),
+        "lung_rads": base["lung_rads"].get("category"),
         "fleischner": fl.get("recommendation"),
         "china": out.get("china"),
         "brock": brock,
@@ -917,23 +910,6 @@ def stored_prior(
     if days is None:
         return None
     return prior_study, _prior_nodules(session, prior_study, prior_analysis)[0], days
-
-
-def prior_followup(
-    session: Session, study: m.ImagingStudy, current: Sequence[dict[str, Any]]
-) -> dict[str, Any] | None:
-    """``followup``-shaped block (prior nodules, changes) comparing ``current`` (numbered
-    nodules) with the prior study, for the guideline layer; ``None`` without a dated prior."""
-    found = stored_prior(session, study)
-    if found is None:
-        return None
-    prior_study, prior_nodules, days = found
-    changes = [c.to_dict() for c in followup.compare(prior_nodules, list(current), days)]
-    return {
-        "prior": {"study_uid": prior_study.study_uid, "nodules": prior_nodules},
-        "interval_days": round(days),
-        "changes": changes,
-    }
 
 
 def prior_summary(session: Session, ctx: StudyContext, lang: str) -> dict[str, Any] | None:

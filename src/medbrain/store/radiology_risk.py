@@ -5,9 +5,9 @@
 rule sets; re-read when the file changes) over ``MEDBRAIN_CT_GUIDELINE``, default
 ``lungrads``. A bad value is a :class:`~medbrain.core.errors.KnowledgeError` naming the file.
 
-With ``china2021``, the newest earlier analysed study of the same patient (if dated) is
-compared (``radiology_review.prior_followup``), so new and grown nodules feed the Chinese
-category. ``recorded_inputs(session, study, settings)`` reads the Brock inputs from the stored patient
+The newest earlier analysed study of the same patient (if dated) is compared
+(``radiology_review.stored_prior`` + ``imaging.interval.with_followup``), so growth feeds
+Lung-RADS and, with ``china2021``, the Chinese category. ``recorded_inputs(session, study, settings)`` reads the Brock inputs from the stored patient
 (age at the study date, sex, and family history / emphysema only where recorded, see
 ``knowledge/imaging/brock_record.yaml``); ``apply_configured`` adds the configured guideline
 and the Brock block to a ``ct detect`` result (the worker, demo seeding and the review use it).
