@@ -77,8 +77,10 @@ class RareKnowledge:
     generic_workup: tuple[WorkupItem, ...]
     lexicon: tuple[LexiconEntry, ...]
 
-    def packs_for(self, disease_id: str) -> list[RulePack]:
-        return [p for p in self.packs if disease_id in p.diseases]
+    def packs_for(self, *disease_ids: str) -> list[RulePack]:
+        """Packs naming any of ``disease_ids`` (a disease and its OMIM/Orphanet equivalent)."""
+        wanted = set(disease_ids)
+        return [p for p in self.packs if wanted.intersection(p.diseases)]
 
 
 def _text(name: str, path: Path | None) -> str:

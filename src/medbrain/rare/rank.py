@@ -194,8 +194,7 @@ def rank_case(
         partner = int(index.equivalent[listed]) if len(index.equivalent) else -1
         equivalents = (index.disease_ids[partner],) if merge and partner >= 0 else ()
         disease_id = index.disease_ids[listed]
-        named = {disease_id, *equivalents}
-        disease_packs = [p for p in knowledge.packs if named & set(p.diseases)]
+        disease_packs = knowledge.packs_for(disease_id, *equivalents)
         workup = [_consider(w, lang) for p in disease_packs for w in p.workup]
         workup += [_consider(w, lang) for w in knowledge.generic_workup]
         name = index.disease_names[listed]
