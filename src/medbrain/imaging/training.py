@@ -137,14 +137,6 @@ def load_scan(
     return scan
 
 
-def scan_features(
-    scan: SyntheticScan, detector: ClassicalDetector, opts: DetectOptions | None = None
-) -> tuple[list[tuple[float, ...]], list[float]]:
-    """Feature rows and 0/1 labels of every candidate of one scan (working grid)."""
-    xs, idx = scan_candidates(scan, detector, opts)
-    return xs, [0.0 if i < 0 else 1.0 for i in idx]
-
-
 def scan_candidates(
     scan: SyntheticScan, detector: ClassicalDetector, opts: DetectOptions | None = None
 ) -> tuple[list[tuple[float, ...]], list[int]]:
