@@ -289,6 +289,10 @@ WorkersOpt = Annotated[int | None, typer.Option("--workers", help="Processes (de
 RayAddressOpt = Annotated[
     str | None, typer.Option("--ray-address", help="Ray cluster (default: a local Ray)")
 ]
+ResumeOpt = Annotated[
+    int | None,
+    typer.Option("--resume", min=1, help="Resume this failed stored run after its stored items"),
+]
 
 
 def _stored_batch(
@@ -303,8 +307,10 @@ def _stored_batch(
     overrides: str | None,
     out: str | None,
     as_json: bool,
+    resume: int | None,
 ) -> None:
-    """``rx|qc batch --store``: a stored run with progress (medbrain.store.batch_runs)."""
+    """``rx|qc batch --store`` (or ``--resume ID``): a stored run with progress
+    (medbrain.store.batch_runs)."""
     from medbrain.store import batch_runs
 
     def progress(done: int, total: int) -> None:
@@ -314,7 +320,7 @@ def _stored_batch(
     view = batch_runs.run_from_cli(
         Settings.from_env(), kind, period_from, period_to, engine=engine, workers=workers,
         chunk_size=chunk_size, ray_address=ray_address, lang=lang, overrides=overrides, out=out,
-        progress=progress,
+        resume=resume, progress=progress,
     )  # fmt: skip
     if as_json:
         print_json(view)
@@ -344,6 +350,7 @@ def rx_batch(
     workers: WorkersOpt = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Prescriptions per task")] = 500,
     ray_address: RayAddressOpt = None,
+    resume: ResumeOpt = None,
     as_json: JsonOpt = False,
     lang: LangOpt = "zh",
     overrides: Annotated[
@@ -357,9 +364,9 @@ def rx_batch(
     from medbrain.store import rx_batch
 
     check_lang(lang)
-    if store:
+    if store or resume is not None:
         _stored_batch("rx", period_from, period_to, engine, workers, chunk_size, ray_address,
-                      lang, overrides, out, as_json)  # fmt: skip
+                      lang, overrides, out, as_json, resume)  # fmt: skip
         return
     if source is None or out is None:
         raise InputError("rx batch", "SOURCE" if source is None else "--out",
@@ -570,6 +577,7 @@ def qc_batch(
     period_to: ToOpt = None,
     engine: EngineOpt = "process",
     ray_address: RayAddressOpt = None,
+    resume: ResumeOpt = None,
     workers: WorkersOpt = None,
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Records per task")] = 50,
     stage: Annotated[str, typer.Option("--stage", help="realtime or final")] = "final",
@@ -585,9 +593,9 @@ def qc_batch(
     from medbrain.qc import batch
 
     check_lang(lang)
-    if store:
+    if store or resume is not None:
         _stored_batch("qc", period_from, period_to, engine, workers, chunk_size, ray_address,
-                      lang, overrides, out, as_json)  # fmt: skip
+                      lang, overrides, out, as_json, resume)  # fmt: skip
         return
     if directory is None or out is None:
         raise InputError("qc batch", "DIRECTORY" if directory is None else "--out",

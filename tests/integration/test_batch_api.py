@@ -133,3 +133,39 @@ def test_roles_conflicts_and_bad_bodies_write_nothing(
     assert _count(factory, m.AuditEntry, "batch.run.start") == 0
     missing = client.get("/api/v1/batch-runs/rx/999/items", headers=pharmacist)
     assert missing.status_code == 404
+
+
+def test_a_failed_run_resumes_through_the_api_once_and_only_for_its_roles(
+    api: tuple[TestClient, dict[str, str], sessionmaker[Session]],
+) -> None:
+    client, tokens, factory = api
+    headers, pharmacist = _auth(tokens["qc_officer"]), _auth(tokens["pharmacist"])
+    with factory() as session, session.begin():
+        run = br.start_run(
+            session,
+            kind="qc",
+            first=br.parse_day(PERIOD["from"], "from"),
+            last=br.parse_day(PERIOD["to"], "to"),
+            who="someone",
+            params={"engine": "single", "lang": "en"},
+        )
+        run.status, run.active_kind, run.error = "failed", None, "worker process died"
+        run_id = run.id
+    url = f"/api/v1/batch-runs/qc/{run_id}/resume"
+    assert client.post(url, headers=pharmacist).status_code == 403
+    assert client.post("/api/v1/batch-runs/qc/999/resume", headers=headers).status_code == 404
+
+    resumed = client.post(url, headers=headers)
+    assert resumed.status_code == 202, resumed.text
+    assert resumed.headers["location"] == f"/api/v1/batch-runs/qc/{run_id}"
+    assert _count(factory, m.AuditEntry, "batch.run.resume") == 1
+    deadline, view = time.monotonic() + 60, resumed.json()
+    while view["status"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        view = client.get(f"/api/v1/batch-runs/qc/{run_id}", headers=headers).json()
+    assert view["status"] == "done" and view["done"] == view["total"] > 2, view
+    assert view["error"] is None
+
+    again = client.post(url, headers=headers)
+    assert again.status_code == 409, again.text
+    assert _count(factory, m.AuditEntry, "batch.run.resume") == 1

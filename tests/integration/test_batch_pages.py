@@ -189,3 +189,41 @@ def test_a_bad_form_is_422_naming_the_field_and_writes_nothing(
     assert run_count(app) == runs
     with app.state.session_factory() as session:
         assert int(session.scalar(select(func.count()).select_from(BatchItem)) or 0) == items
+
+
+def test_a_failed_run_page_offers_resume_and_the_run_then_finishes(app: FastAPI) -> None:
+    with app.state.session_factory() as session, session.begin():
+        run = br.start_run(
+            session,
+            kind="qc",
+            first=br.parse_day(PERIOD["from"], "from"),
+            last=br.parse_day(PERIOD["to"], "to"),
+            who="someone",
+            params={"engine": "single", "lang": "zh"},
+        )
+        run.status, run.active_kind, run.error = "failed", None, "数据库连接中断"
+        run_id = run.id
+    client = login(app, "qc")
+    page = client.get(f"/qc/batch/{run_id}")
+    assert 'id="batch-resume"' in page.text and "数据库连接中断" in page.text
+    token = CSRF_FIELD.search(page.text).group(1)  # type: ignore[union-attr]
+    assert client.post(f"/qc/batch/{run_id}/resume").status_code == 403  # no CSRF token
+    resumes = audit_count(app, "batch.run.resume")
+    response = client.post(f"/qc/batch/{run_id}/resume", data={"csrf_token": token})
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].endswith(f"/qc/batch/{run_id}")
+    assert audit_count(app, "batch.run.resume") == resumes + 1
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with app.state.session_factory() as session:
+            status = br.get_run(session, run_id).status
+        if status in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    assert status == "done"
+    done = client.get(f"/qc/batch/{run_id}")
+    assert 'id="batch-summary"' in done.text and 'id="batch-resume"' not in done.text
+    again = client.post(f"/qc/batch/{run_id}/resume", data={"csrf_token": token})
+    assert again.status_code == 409 and "只有失败的运行可以继续" in again.text
+    assert audit_count(app, "batch.run.resume") == resumes + 1

@@ -1,6 +1,7 @@
 """Stored batch runs over the store, on SQLite and PostgreSQL: progress and results of a
 prescription run and a QC run (checked against the engines run directly), a failed run marked
-failed with only whole chunks counted, one active run per kind, and the exports."""
+failed with only whole chunks counted and then resumed, one active run per kind, and the
+exports."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
@@ -188,6 +189,50 @@ def test_a_run_whose_worker_dies_is_failed_and_counts_only_whole_stored_chunks(
     _start(session_factory, "rx")  # a failed run does not block the next one
 
 
+TIMING = ("seconds", "per_second", "engine", "workers", "chunk_size", "resumed_after")
+
+
+def test_a_failed_run_resumes_after_its_stored_items_and_ends_as_an_unbroken_run(
+    session_factory: sessionmaker[Session],
+) -> None:
+    _seed(session_factory)
+    run_id = _start(session_factory, "rx")
+    with session_factory() as session:
+        start, end = br.period_bounds(FIRST, LAST, ZONE)
+        die_key = f"Encounter/{br.rx_encounter_ids(session, start, end)[7]}"
+    context = {"ctx": rx_batch.RxContext(load_rx_knowledge(), detail=True), "die_key": die_key}
+    dying = br.Work(DYING_JOB, context, engine="process", workers=2, chunk_size=3)
+    scope = br.factory_scope(session_factory)
+    with pytest.raises(parallel.BatchFailed):
+        br.run_stored(scope, run_id, ZONE, dying)
+    before = {i.seq: (i.id, i.item_key) for i in _items(session_factory, run_id)}
+    assert 0 < len(before) < _run(session_factory, run_id).total
+
+    with session_factory() as session, session.begin():
+        resumed = br.resume_run(session, run_id, "rx")
+        assert (resumed.status, resumed.active_kind, resumed.error) == ("queued", "rx", None)
+    with pytest.raises(ConflictError):  # now active: neither a new run nor a second resume
+        _start(session_factory, "rx")
+    summary = br.run_stored(scope, run_id, ZONE, br.rx_work(load_rx_knowledge(), chunk_size=4))
+
+    run, items = _run(session_factory, run_id), _items(session_factory, run_id)
+    assert run.status == "done" and run.active_kind is None and run.error is None
+    assert summary["resumed_after"] == len(before)
+    assert {i.seq: (i.id, i.item_key) for i in items if i.seq in before} == before  # kept
+    assert [i.seq for i in items] == list(range(run.total)) and run.done == run.total
+    keys = [i.item_key for i in items]
+    assert len(set(keys)) == len(keys) and die_key in keys
+
+    unbroken = _start(session_factory, "rx")
+    reference = br.run_stored(scope, unbroken, ZONE, br.rx_work(load_rx_knowledge()))
+    assert sorted(keys) == sorted(i.item_key for i in _items(session_factory, unbroken))
+    assert {k: v for k, v in summary.items() if k not in TIMING} == {
+        k: v for k, v in reference.items() if k not in TIMING
+    }
+    with session_factory() as session, session.begin(), pytest.raises(ConflictError):
+        br.resume_run(session, unbroken, "rx")  # only a failed run resumes
+
+
 def test_one_active_run_per_kind_and_a_stale_one_is_failed_by_the_next(
     session_factory: sessionmaker[Session],
 ) -> None:
@@ -241,3 +286,28 @@ def test_cli_store_run_is_stored_audited_and_exported_and_bad_dates_exit_2(
             select(m.AuditEntry.action).where(m.AuditEntry.resource == f"BatchRun/{view['id']}")
         )
     assert action == "batch.run.start"
+
+    done_run = runner.invoke(app, ["qc", "batch", "--resume", str(view["id"])])
+    assert done_run.exit_code == 2 and "only a failed run" in done_run.output
+    both = runner.invoke(app, ["qc", "batch", "--resume", str(view["id"]), "--from", "2026-01-01"])
+    assert both.exit_code == 2 and "--from" in both.output
+    with session_factory() as session, session.begin():
+        failed = br.get_run(session, view["id"])
+        kept = failed.done // 2
+        session.execute(
+            delete(BatchItem).where(BatchItem.run_id == failed.id, BatchItem.seq >= kept)
+        )
+        failed.status, failed.done, failed.summary = "failed", kept, None
+    resumed = runner.invoke(app, ["qc", "batch", "--resume", str(view["id"]), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    again = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert again["status"] == "done" and again["done"] == again["total"] == view["total"]
+    assert again["summary"]["resumed_after"] == kept
+    assert {k: v for k, v in again["summary"].items() if k not in TIMING} == {
+        k: v for k, v in view["summary"].items() if k not in TIMING
+    }
+    with session_factory() as session:
+        actions = session.scalars(
+            select(m.AuditEntry.action).where(m.AuditEntry.resource == f"BatchRun/{view['id']}")
+        ).all()
+    assert list(actions) == ["batch.run.start", "batch.run.resume"]

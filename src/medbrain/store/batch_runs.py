@@ -10,7 +10,8 @@ summary is written with status ``done``. Anything that stops the run (a worker d
 database fails) marks it ``failed`` with the reason; its committed items stay as they are
 (whole chunks, counted), and it has no summary. A run whose heartbeat (``updated_at``) is older
 than :data:`STALE_AFTER` (the process that ran it is gone) is marked failed when the next run of
-its kind starts.
+its kind starts. A failed run can be resumed (:func:`resume_run`): it goes on after the
+encounters it has stored, so a crash late in a night's run does not cost the whole night.
 
 The same functions serve the CLI (``medbrain rx|qc batch --store``), the web pages (a
 background thread) and the demo seed (inside the seed's own transaction, via
@@ -157,12 +158,7 @@ def start_run(
     if kind not in KINDS:
         raise InputError("kind", "kind", f"must be one of {', '.join(KINDS)}")
     when = now or _now()
-    _fail_stale(session, kind, when)
-    running = active_run(session, kind)
-    if running is not None:
-        raise ConflictError(
-            "batch", "run", f"batch run {running.id} ({kind}) is {running.status}; wait for it"
-        )
+    _check_idle(session, kind, when)
     run = BatchRun(
         kind=kind,
         active_kind=kind,
@@ -178,13 +174,50 @@ def start_run(
         created_at=when,
         updated_at=when,
     )
+    _claim(session, kind, lambda: session.add(run))
+    return run
+
+
+def resume_run(
+    session: Session, run_id: int, kind: str, *, now: datetime | None = None
+) -> BatchRun:
+    """Queue a ``failed`` run again in the caller's transaction: :func:`execute_run` keeps its
+    stored items and reviews only the rest. 409 when the run is not failed or another run of
+    ``kind`` is active."""
+    run = get_run(session, run_id, kind)
+    if run.status != "failed":
+        raise ConflictError(
+            "batch", "run", f"batch run {run_id} is {run.status}; only a failed run can resume"
+        )
+    when = now or _now()
+    _check_idle(session, kind, when)
+
+    def requeue() -> None:
+        run.status, run.active_kind, run.error = "queued", kind, None
+        run.finished_at, run.updated_at = None, when
+
+    _claim(session, kind, requeue)
+    return run
+
+
+def _check_idle(session: Session, kind: str, now: datetime) -> None:
+    _fail_stale(session, kind, now)
+    running = active_run(session, kind)
+    if running is not None:
+        raise ConflictError(
+            "batch", "run", f"batch run {running.id} ({kind}) is {running.status}; wait for it"
+        )
+
+
+def _claim(session: Session, kind: str, change: Callable[[], None]) -> None:
+    """Apply ``change``, which makes a run the active one of ``kind``; the unique
+    ``active_kind`` refuses it when another request claimed one after our check."""
     try:
         with session.begin_nested():
-            session.add(run)
+            change()
             session.flush()
-    except IntegrityError:  # another request started one between our check and insert
+    except IntegrityError:
         raise ConflictError("batch", "run", f"a {kind} batch run is already running") from None
-    return run
 
 
 def get_run(session: Session, run_id: int, kind: str | None = None) -> BatchRun:
@@ -481,28 +514,52 @@ def _mark_failed(scope: Scope, run_id: int, reason: str) -> None:
         log.exception("batch run %s: could not mark it failed", run_id)
 
 
+def _stored_so_far(session: Session, run_id: int, kind: str) -> tuple[Summary, set[int]]:
+    """The counts and encounters of the items a run has stored (none unless it resumes)."""
+    summary = Summary(kind)
+    encounters: set[int] = set()
+    for item in stored_items(session, run_id):
+        summary.add(
+            {
+                "verdict": item.verdict,
+                "error": item.error,
+                "flagged": item.flagged,
+                "department": item.department,
+                "doctor": item.doctor,
+                "grade": item.grade,
+                "score": item.score,
+                "categories": item.categories or [],
+                "rules": item.rules or [],
+            }
+        )
+        if item.encounter_id is not None:
+            encounters.add(item.encounter_id)
+    return summary, encounters
+
+
 def execute_run(
     scope: Scope,
     run_id: int,
-    source: Callable[[Session], Source],
+    source: Callable[[Session, set[int]], Source],
     work: Work,
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``run_id`` to the end (see the module doc); the summary, or the error re-raised
-    after the run was marked failed."""
+    after the run was marked failed. A resumed run (:func:`resume_run`) keeps its stored
+    items, counts them in the summary and reviews only the encounters it has not stored."""
     try:
         with scope() as session:
             run = get_run(session, run_id)
             kind = run.kind
-            items = source(session)
-            run.status, run.total = "running", items.total
+            summary, stored = _stored_so_far(session, run_id, kind)
+            items = source(session, stored)
+            run.status, run.total = "running", summary.items + items.total
             run.started_at = run.updated_at = _now()
-        summary = Summary(kind)
         engine, workers = parallel.effective_engine(work.engine, work.workers)
         chunk = work.chunk_size or parallel.auto_chunk(items.total, workers)
         started = datetime.now(UTC)
-        seq = 0
+        resumed_after = seq = summary.items
         for rows in parallel.iter_chunks(
             items.items,
             work.job,
@@ -533,7 +590,8 @@ def execute_run(
         out = summary.to_dict()
         out.update(
             seconds=round(seconds, 3),
-            per_second=round(seq / seconds, 1) if seconds > 0 else None,
+            per_second=round((seq - resumed_after) / seconds, 1) if seconds > 0 else None,
+            resumed_after=resumed_after or None,
             engine=engine,
             workers=workers,
             chunk_size=chunk,
@@ -586,14 +644,18 @@ def qc_work(
 
 def source_for(
     kind: str, scope: Scope, first: date, last: date, zone: ZoneInfo
-) -> Callable[[Session], Source]:
-    """The period's prescriptions (``rx``) or discharged stays (``qc``)."""
+) -> Callable[[Session, set[int]], Source]:
+    """The period's prescriptions (``rx``) or discharged stays (``qc``), without the
+    encounters a resumed run has already stored."""
     start, end = period_bounds(first, last, zone)
 
-    def build(session: Session) -> Source:
+    def build(session: Session, stored: set[int]) -> Source:
         if kind == "rx":
-            return rx_source(scope, rx_encounter_ids(session, start, end))
-        return qc_source(scope, qc_encounter_ids(session, start, end), zone)
+            ids = rx_encounter_ids(session, start, end)
+        else:
+            ids = qc_encounter_ids(session, start, end)
+        ids = [i for i in ids if i not in stored]
+        return rx_source(scope, ids) if kind == "rx" else qc_source(scope, ids, zone)
 
     return build
 
@@ -645,17 +707,21 @@ def run_from_cli(
     lang: str,
     overrides: str | None,
     out: str | None,
+    resume: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """``medbrain rx|qc batch --store --from --to``: a stored, audited run over the store;
-    ``out`` (.csv/.xlsx) also exports it. Options are checked before anything is written."""
+    """``medbrain rx|qc batch --store --from --to``: a stored, audited run over the store, or
+    ``--resume ID``: a failed run goes on after its stored items; ``out`` (.csv/.xlsx) also
+    exports it. Options are checked before anything is written."""
     import getpass
     from pathlib import Path
 
     from medbrain.audit import chain
     from medbrain.store.instance import open_instance
 
-    first, last = parse_period(raw_from, raw_to)
+    if resume is not None and (raw_from or raw_to):
+        raise InputError("--resume", "resume", "a resumed run keeps its period: drop --from/--to")
+    period = parse_period(raw_from, raw_to) if resume is None else None
     parallel.check_options(engine, workers, chunk_size)
     target = Path(out) if out else None
     if target is not None:
@@ -686,15 +752,18 @@ def run_from_cli(
             work = qc_work(knowledge, threshold=settings.review_threshold, **options)
         who = f"cli:{getpass.getuser()}"
         params = {**options, "overrides": overrides, "source": "cli"}
-        run = start_run(session, kind=kind, first=first, last=last, who=who, params=params)
+        detail: dict[str, Any] = {"kind": kind, "engine": engine}
+        if resume is not None:
+            run = resume_run(session, resume, kind)
+            action, detail["stored"] = "batch.run.resume", run.done
+        elif period is not None:
+            first, last = period
+            run = start_run(session, kind=kind, first=first, last=last, who=who, params=params)
+            action, detail["from"], detail["to"] = "batch.run.start", str(first), str(last)
         chain.append(
-            session,
-            who=who,
-            role="system",
-            action="batch.run.start",
-            resource=f"BatchRun/{run.id}",
-            detail={"kind": kind, "from": str(first), "to": str(last), "engine": engine},
-        )
+            session, who=who, role="system", action=action, resource=f"BatchRun/{run.id}",
+            detail=detail,
+        )  # fmt: skip
         run_id = run.id
     try:
         run_stored(scope, run_id, zone, work, progress=progress)

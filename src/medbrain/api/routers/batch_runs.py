@@ -8,6 +8,8 @@ route                                          who
 ``POST /{kind}/batch``                         start a run for a period (audited); 409 while
                                                one of the kind is queued or running
 ``GET /{kind}/batch/{id}``                     the run: progress, then its summary (audited)
+``POST /{kind}/batch/{id}/resume``             a failed run goes on after its stored items
+                                               (audited); 409 unless failed and none active
 ``GET /{kind}/batch/{id}/progress``            the progress fragment htmx polls (not audited:
                                                it shows counts only)
 ``GET /{kind}/batch/{id}/export.csv|.xlsx``    the stored results (audited)
@@ -20,6 +22,7 @@ The same runs for other systems, with a bearer token (JSON):
 ``POST /api/v1/batch-runs/{kind}``                 ``{"from", "to", "engine"}``: start a run
                                                    (202, audited); 409 while one is active
 ``GET /api/v1/batch-runs/{kind}/{id}``             progress, then the summary
+``POST /api/v1/batch-runs/{kind}/{id}/resume``      resume a failed run (202, audited)
 ``GET /api/v1/batch-runs/{kind}/{id}/items``       per-item results, ``offset``/``limit``
                                                    pages (audited: they name patients)
 =================================================  ======================================
@@ -151,20 +154,7 @@ def start(
         raise InputError("form", "engine", f"must be one of {', '.join(store.WEB_ENGINES)}")
     scope = store.factory_scope(request.app.state.session_factory)
     with scope() as session:
-        if kind == "rx":
-            work = store.rx_work(
-                rx_api.knowledge_for(request),
-                lang=lang,
-                threshold=settings.review_threshold,
-                engine=engine,
-            )
-        else:
-            work = store.qc_work(
-                qc_api.effective_knowledge_for(request, session),
-                lang=lang,
-                threshold=settings.review_threshold,
-                engine=engine,
-            )
+        work = _work(request, session, kind, lang, settings, engine)
         try:
             run = store.start_run(
                 session,
@@ -189,6 +179,72 @@ def start(
         request.app.state.session_factory, run_id, ZoneInfo(settings.timezone), work
     )
     return run_id
+
+
+def resume(
+    request: Request, kind: str, run_id: int, user: Principal, lang: str, settings: Settings
+) -> None:
+    """Resume a failed run (audited) with the engine and language it was started with; it
+    goes on after its stored items."""
+    _allowed(kind, user, lang)
+    scope = store.factory_scope(request.app.state.session_factory)
+    with scope() as session:
+        run = store.get_run(session, run_id, kind)
+        if run.status != "failed":
+            raise ConflictError("form", "run", t("batch.not_failed", lang))
+        params = run.params or {}
+        engine = str(params.get("engine") or "process")
+        if engine not in store.WEB_ENGINES:  # started from the command line, e.g. on Ray
+            engine = "process"
+        run_lang = str(params.get("lang") or lang)
+        work = _work(request, session, kind, run_lang, settings, engine)
+        try:
+            store.resume_run(session, run_id, kind)
+        except ConflictError:
+            raise ConflictError("form", "run", t("batch.busy", lang)) from None
+        chain.append(
+            session,
+            who=user.username,
+            role=user.role,
+            action="batch.run.resume",
+            resource=f"BatchRun/{run_id}",
+            detail={"kind": kind, "stored": run.done, "engine": engine},
+        )
+    _threads(request)[run_id] = store.start_background(
+        request.app.state.session_factory, run_id, ZoneInfo(settings.timezone), work
+    )
+
+
+def _work(
+    request: Request, session: Any, kind: str, lang: str, settings: Settings, engine: str
+) -> store.Work:
+    if kind == "rx":
+        return store.rx_work(
+            rx_api.knowledge_for(request),
+            lang=lang,
+            threshold=settings.review_threshold,
+            engine=engine,
+        )
+    return store.qc_work(
+        qc_api.effective_knowledge_for(request, session),
+        lang=lang,
+        threshold=settings.review_threshold,
+        engine=engine,
+    )
+
+
+@router.post("/{kind}/batch/{run_id}/resume")
+def resume_page(
+    request: Request,
+    kind: Kind,
+    run_id: RunId,
+    user: UiUser,
+    lang: LangDep,
+    settings: SettingsDep,
+) -> Response:
+    """Resume a failed run; 409 when it is not failed or another run of the kind is active."""
+    resume(request, kind, run_id, user, lang, settings)
+    return redirect(request, f"/{kind}/batch/{run_id}")
 
 
 def _context(run: BatchRun) -> dict[str, Any]:
@@ -310,6 +366,24 @@ def start_api(
 ) -> JSONResponse:
     """Queue a run for the period; poll ``Location`` for its progress and summary."""
     run_id = start(request, kind, user, lang, settings, period_from, period_to, engine, "api")
+    with request.app.state.session_factory() as session:
+        view = store.run_view(store.get_run(session, run_id, kind))
+    return JSONResponse(
+        view, status_code=202, headers={"Location": f"/api/v1/batch-runs/{kind}/{run_id}"}
+    )
+
+
+@api.post("/{kind}/{run_id}/resume", status_code=202)
+def resume_api(
+    request: Request,
+    kind: Kind,
+    run_id: RunId,
+    user: CurrentUser,
+    lang: LangDep,
+    settings: SettingsDep,
+) -> JSONResponse:
+    """Resume a failed run after its stored items; poll ``Location`` as for a new run."""
+    resume(request, kind, run_id, user, lang, settings)
     with request.app.state.session_factory() as session:
         view = store.run_view(store.get_run(session, run_id, kind))
     return JSONResponse(
