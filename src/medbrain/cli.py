@@ -15,6 +15,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from medbrain.audit.cli import audit_app
+from medbrain.core import yamlio
 from medbrain.core.config import Settings
 from medbrain.core.errors import InputError, MedBrainError
 
@@ -1150,7 +1151,7 @@ def _insurance_knowledge(overrides: str | None) -> Any:
 
     name, raw = read_input(overrides)
     try:
-        doc = yaml.safe_load(raw.decode("utf-8"))
+        doc = yamlio.parse(raw.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(name, "", f"not valid YAML: {exc}") from None
     if not isinstance(doc, dict):

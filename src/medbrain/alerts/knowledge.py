@@ -32,6 +32,7 @@ import yaml
 
 from medbrain.alerts.escalation import escalation_policy
 from medbrain.alerts.tracking import tracking_policy
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -100,7 +101,7 @@ def _read_shipped(stem: str) -> Any:
     except FileNotFoundError:
         raise KnowledgeError(f"knowledge file alerts/{name} is missing") from None
     try:
-        return yaml.safe_load(text)
+        return yamlio.parse(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"knowledge file alerts/{name} is not valid YAML: {exc}") from None
 
@@ -234,7 +235,7 @@ def load_alert_knowledge(overrides_path: Path | None = None) -> AlertKnowledge:
     data = {stem: _read_shipped(stem) for stem in FILES}
     if overrides_path is not None:
         try:
-            override = yaml.safe_load(Path(overrides_path).read_text(encoding="utf-8"))
+            override = yamlio.parse(Path(overrides_path).read_text(encoding="utf-8"))
         except OSError as exc:
             raise KnowledgeError(f"{overrides_path}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:

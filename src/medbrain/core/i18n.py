@@ -11,8 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 
 Lang = Literal["zh", "en"]
@@ -29,7 +28,7 @@ def catalog() -> dict[str, dict[str, str]]:
     )
     merged: dict[str, dict[str, str]] = {}
     for file in files:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yamlio.parse(file.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise KnowledgeError(f"{file.name}: top level must be a mapping")
         for key, value in data.items():

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.core.identifiers import resident_id_check_char
 from medbrain.knowledge.loaders import document_types
@@ -145,7 +146,7 @@ class DemoData:
 def _load(name: str) -> dict[str, Any]:
     try:
         text = resources.files("medbrain.demo").joinpath("data", name).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = yamlio.parse(text)
     except (FileNotFoundError, yaml.YAMLError) as exc:
         raise KnowledgeError(f"demo data file {name}: {exc}") from None
     if not isinstance(data, dict):

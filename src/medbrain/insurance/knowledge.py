@@ -21,8 +21,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -151,7 +150,7 @@ def load_drg_tables(directory: str | None = None) -> DrgTables:
     """The CHS-DRG 1.1 tables shipped with MedBrain (or another directory of the same layout)."""
     base: Traversable = Path(directory) if directory else _pkg_dir().joinpath(TABLES_DIR)
     try:
-        doc = yaml.safe_load(base.joinpath("groups.yaml").read_text(encoding="utf-8"))
+        doc = yamlio.parse(base.joinpath("groups.yaml").read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise KnowledgeError(f"{base}: groups.yaml missing") from exc
     codes: dict[str, dict[str, list[tuple[str, str]]]] = {}
@@ -271,7 +270,7 @@ SEVERITIES = ("info", "warning", "critical")
 
 def _load_rules_doc() -> dict[str, Any]:
     text = _pkg_dir().joinpath("rules.yaml").read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
+    doc = yamlio.parse(text)
     if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
         raise KnowledgeError("insurance/rules.yaml: top level must have a 'rules' list")
     return doc

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 
 
@@ -19,7 +20,7 @@ def load_yaml(name: str) -> Any:
     except FileNotFoundError:
         raise KnowledgeError(f"knowledge file {name} is missing") from None
     try:
-        return yaml.safe_load(text)
+        return yamlio.parse(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"knowledge file {name} is not valid YAML: {exc}") from None
 

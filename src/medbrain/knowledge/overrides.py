@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 
 
@@ -60,7 +61,7 @@ def read_hospital_file(path: Path) -> dict[str, Any] | None:
 @lru_cache(maxsize=32)
 def _read_yaml_mapping(path: Path, _mtime_ns: int) -> dict[str, Any] | None:
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yamlio.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise KnowledgeError(f"{path}: cannot read the hospital's override file: {exc}") from None
     if document is not None and not isinstance(document, dict):

@@ -47,8 +47,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal, Protocol
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.identifiers import parse_resident_id, validate_phone
 
 Entity = Literal["NAME", "ID", "PHONE", "ADDRESS", "MRN"]
@@ -103,7 +102,7 @@ class Recognizer(Protocol):
 @lru_cache(maxsize=1)
 def _zh_data() -> dict[str, Any]:
     raw = resources.files("medbrain.llm").joinpath("deid_zh.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(raw)
+    data: dict[str, Any] = yamlio.parse(raw)
     return data
 
 

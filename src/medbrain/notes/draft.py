@@ -23,8 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError
 from medbrain.notes.record import Fact, NoteRecord
 
@@ -93,7 +92,7 @@ class NoteDraft:
 @lru_cache(maxsize=1)
 def _phrases() -> dict[str, Any]:
     raw = resources.files("medbrain.notes").joinpath("phrases.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(raw)
+    data: dict[str, Any] = yamlio.parse(raw)
     return data
 
 

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -227,7 +226,7 @@ def parse_ops_knowledge(doc: Mapping[str, Any]) -> OpsKnowledge:
 
 def default_document() -> dict[str, Any]:
     text = resources.files("medbrain.knowledge").joinpath("ops", FILE).read_text(encoding="utf-8")
-    doc = yaml.safe_load(text)
+    doc = yamlio.parse(text)
     if not isinstance(doc, dict):
         raise KnowledgeError(f"{FILE}: top level must be a mapping")
     return doc

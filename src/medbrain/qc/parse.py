@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.qc.model import (
     Document,
@@ -155,7 +156,7 @@ def read_knowledge_yaml(name: str) -> Any:
         text = (
             resources.files("medbrain.knowledge").joinpath("qc").joinpath(name).read_text("utf-8")
         )
-        return yaml.safe_load(text)
+        return yamlio.parse(text)
     except FileNotFoundError:
         raise KnowledgeError(f"knowledge file qc/{name} is missing") from None
     except yaml.YAMLError as exc:

@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.core.findings import Severity
 from medbrain.knowledge.overrides import deep_merge
@@ -377,7 +378,7 @@ def _scoring(raw: Any, known_rules: frozenset[str] = frozenset(), hospital: Any 
 
 def _read_overrides(path: Path) -> Mapping[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamlio.parse(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise KnowledgeError(f"{path}: overrides file not found") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

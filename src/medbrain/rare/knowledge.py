@@ -16,8 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 
 RULE_PACKS = "rare/rule_packs.yaml"
@@ -166,7 +165,7 @@ def load_rare_knowledge(
     rule_packs: Path | None = None, lexicon: Path | None = None
 ) -> RareKnowledge:
     """Load rule packs and the zh lexicon (shipped files unless paths are given)."""
-    data = yaml.safe_load(_text(RULE_PACKS, rule_packs))
+    data = yamlio.parse(_text(RULE_PACKS, rule_packs))
     version, packs, generic = parse_rule_packs(data, str(rule_packs or RULE_PACKS))
     entries = parse_lexicon(_text(ZH_LEXICON, lexicon), str(lexicon or ZH_LEXICON))
     return RareKnowledge(version, packs, generic, entries)

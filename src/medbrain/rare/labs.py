@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -200,10 +201,10 @@ def parse_lab_hpo(data: Any, name: str = LAB_HPO) -> LabHpoTable:
 def load_lab_hpo(overrides: Path | None = None) -> LabHpoTable:
     """The shipped table, with a hospital's overrides (``{rows: [{id: ..., ...}]}``) merged."""
     text = resources.files("medbrain.knowledge").joinpath(LAB_HPO).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if overrides is not None:
         try:
-            extra = yaml.safe_load(Path(overrides).read_text(encoding="utf-8"))
+            extra = yamlio.parse(Path(overrides).read_text(encoding="utf-8"))
         except OSError as exc:
             raise KnowledgeError(f"{overrides}: cannot read ({exc.strerror})") from None
         except yaml.YAMLError as exc:

@@ -24,8 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.rx.knowledge import RxKnowledge, normalize_text
 from medbrain.rx.names import resolve_name
@@ -124,7 +123,7 @@ def load_quality_rules() -> QualityRules:
         .joinpath("stewardship_quality.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, Mapping):
         raise KnowledgeError("rx/stewardship_quality.yaml: top level must be a mapping")
     return build_quality_rules(data)

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.core.findings import Severity
 from medbrain.knowledge.overrides import deep_merge
@@ -421,7 +422,7 @@ def _read_packaged(name: str) -> Any:
     except FileNotFoundError:
         raise KnowledgeError(f"rx/{name}.yaml: knowledge file is missing") from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.parse(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"rx/{name}.yaml: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -1071,7 +1072,7 @@ def _read_override_file(path: Path) -> Mapping[str, Any]:
     except OSError as exc:
         raise KnowledgeError(f"{path}: cannot read override file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yamlio.parse(text) or {}
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):

@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.rx.knowledge import Drug, RxKnowledge, normalize_text
 from medbrain.rx.model import Item, Prescription
@@ -86,7 +85,7 @@ def _read_ddd_yaml() -> dict[str, Any]:
         .joinpath("ddd.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, dict):
         raise KnowledgeError("rx/ddd.yaml: top level must be a mapping")
     return data

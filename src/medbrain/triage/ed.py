@@ -30,8 +30,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 from medbrain.triage.knowledge import TriageKnowledge
@@ -123,7 +122,7 @@ def _shipped() -> str:
 
 def load_ed_knowledge(overrides: Mapping[str, Any] | None = None) -> EdKnowledge:
     """Shipped ``ed.yaml`` with a hospital's overrides (rows merged by id) applied."""
-    data = yaml.safe_load(_shipped())
+    data = yamlio.parse(_shipped())
     if not isinstance(data, dict):
         raise KnowledgeError("triage/ed.yaml: top level must be a mapping")
     if overrides:

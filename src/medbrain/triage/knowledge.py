@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 from medbrain.triage.news2 import band_points
@@ -143,7 +144,7 @@ def _shipped_text(stem: str) -> str:
 
 def _parse(stem: str, text: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.parse(text)
     except yaml.YAMLError as exc:
         raise KnowledgeError(
             f"knowledge file triage/{stem}.yaml is not valid YAML: {exc}"
@@ -159,7 +160,7 @@ def _read_overrides(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise KnowledgeError(f"triage overrides {path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text) or {}
+        data = yamlio.parse(text) or {}
     except yaml.YAMLError as exc:
         raise KnowledgeError(f"triage overrides {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

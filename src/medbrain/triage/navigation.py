@@ -13,8 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -74,7 +73,7 @@ def _shipped() -> Any:
         .joinpath("navigation.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, dict):
         raise KnowledgeError("triage/navigation.yaml: top level must be a mapping")
     return data

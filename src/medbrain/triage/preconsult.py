@@ -26,8 +26,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.triage import assess_document
 from medbrain.triage.knowledge import TriageKnowledge
@@ -129,7 +128,7 @@ def default_preconsult_knowledge() -> PreconsultKnowledge:
         .joinpath("preconsult.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, dict):
         raise KnowledgeError("triage/preconsult.yaml: top level must be a mapping")
     return build_preconsult_knowledge(data)

@@ -20,9 +20,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from medbrain.alerts.knowledge import AlertKnowledge
+from medbrain.core import yamlio
 from medbrain.core.errors import KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -152,7 +151,7 @@ def _shipped() -> Any:
         .joinpath("reports.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, dict):
         raise KnowledgeError("triage/reports.yaml: top level must be a mapping")
     return data

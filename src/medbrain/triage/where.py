@@ -27,8 +27,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
+from medbrain.core import yamlio
 from medbrain.core.errors import InputError, KnowledgeError
 from medbrain.knowledge.overrides import deep_merge
 
@@ -240,7 +239,7 @@ def _shipped() -> Any:
         .joinpath("institutions.yaml")
         .read_text(encoding="utf-8")
     )
-    data = yaml.safe_load(text)
+    data = yamlio.parse(text)
     if not isinstance(data, dict):
         raise KnowledgeError("triage/institutions.yaml: top level must be a mapping")
     return data
