@@ -19,6 +19,7 @@ DICOM PS3.3 A.3 CT Image IOD; C.7.6.2 Image Plane; C.11.1 Modality LUT.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,7 @@ def generate_chest_ct(
     placements: tuple[str, ...] = PLACEMENTS,
     noise_hu: float = 20.0,
     fissures: bool = False,
+    size_factors: Sequence[float] = (),
 ) -> SyntheticScan:
     """Generate one synthetic chest CT.
 
@@ -214,6 +216,10 @@ def generate_chest_ct(
         Draw oblique (both lungs) and horizontal (right) fissures and label each nodule's
         ``lobe`` (:mod:`medbrain.imaging.synthetic_fissures`; off by default so existing seeds
         keep their images).
+    size_factors:
+        Multiply nodule *i*'s size by ``size_factors[i]`` after its place is chosen: the same
+        seed then gives the same anatomy, positions, densities and noise with grown or shrunk
+        nodules — a follow-up study of the same patient. The truth gives the new size.
     """
     rng = np.random.default_rng(seed)
     sx, sy, sz = spacing_mm
@@ -374,6 +380,8 @@ def generate_chest_ct(
             continue
         c_mm = (c_vox - center) * np.asarray(spacing_zyx)
         taken.append((c_mm, r))
+        if n < len(size_factors):  # after placement, so later nodules keep their places
+            diameter, semi = diameter * size_factors[n], semi * size_factors[n]
         solid_mm: float | None = None
         if kind == "solid":
             _draw_ellipsoid(hu, spacing_zyx, center, c_mm, semi, float(rng.uniform(10, 50)), True)
