@@ -1,7 +1,8 @@
 """Demo chest CTs (issue 5): synthetic series for demo patients, already analysed.
 
-Patient ``DM000002`` has a prior study (a year before the anchor) and a current one with the
-same synthetic anatomy and larger nodules, so follow-up comparison has something to compare;
+Patient ``DM000002`` has a prior study (a year before the anchor) and a current one of the
+same synthetic anatomy in which one solid nodule grew from about 5 to 7.7 mm (``size_factors``),
+so follow-up comparison and Lung-RADS growth have something to show;
 the prior study is already signed by the demo radiologist (report text and Lung-RADS as the
 engine drafted them; no SR/SEG written), so only current studies await review. Patient
 ``DM000003`` has one study. ``DM000002``'s record holds family history of lung cancer and
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from medbrain.core.config import Settings
 from medbrain.demo.generator import DEFAULT_ANCHOR, demo_mrn
+from medbrain.imaging.synthetic import PLACEMENTS
 from medbrain.store import models as m
 
 
@@ -36,13 +38,20 @@ class DemoCT:
     accession: str
     signed: bool = False  # signed by the demo radiologist two hours after acquisition
     brock_record: bool = False  # record family history / emphysema (Brock computable)
+    placements: tuple[str, ...] = PLACEMENTS
+    size_factors: tuple[float, ...] = ()  # nodules grown since the prior (same seed)
 
 
+#: DM000002's pair: seed 4018 draws a 7.4 mm ground-glass, a 5.1 mm solid and a 5.8 mm
+#: calcified nodule away from vessels; a year later the solid one is 1.5 times larger.
+AWAY_FROM_VESSELS = ("peripheral", "central", "juxtapleural")
 DEMO_CTS: tuple[DemoCT, ...] = (
-    DemoCT(1, 4242, 905001, 365, (5.0, 13.0), "CT2025000101", signed=True, brock_record=True),
-    DemoCT(1, 4242, 905002, 1, (6.0, 16.0), "CT2026000102"),
+    DemoCT(1, 4018, 905001, 365, (5.0, 9.0), "CT2025000101", signed=True, brock_record=True,
+           placements=AWAY_FROM_VESSELS),
+    DemoCT(1, 4018, 905002, 1, (5.0, 9.0), "CT2026000102", placements=AWAY_FROM_VESSELS,
+           size_factors=(1.0, 1.5, 1.0)),
     DemoCT(2, 4343, 905003, 0, (4.0, 12.0), "CT2026000103"),
-)
+)  # fmt: skip
 DEMO_RADIOLOGIST = "radiologist"  # the demo account (medbrain.demo.seed.DEMO_ACCOUNTS)
 SHAPE = (80, 128, 128)
 SPACING_MM = (2.5, 2.5, 2.5)
@@ -80,6 +89,8 @@ def seed_radiology_demo(
                 spacing_mm=SPACING_MM,
                 n_nodules=3,
                 diameter_range_mm=ct.diameter_range_mm,
+                placements=ct.placements,
+                size_factors=ct.size_factors,
             )
             files = write_dicom_series(
                 scan.series,

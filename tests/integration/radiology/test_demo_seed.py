@@ -70,3 +70,10 @@ def test_demo_prior_study_is_signed_and_the_current_awaits_review(
         assert brock["patient"]["emphysema"] is False and brock["patient"]["sex"] == "male"
         assert report.lung_rads["brock"]["computable"] is True  # kept in the signed version
         assert "Brock(PanCan)恶性概率(" in report.impression
+        # a year later one solid nodule grew: the follow-up and Lung-RADS growth show it
+        result = review.load_context(session, current).analysis.result  # type: ignore[union-attr]
+        statuses = [c["status"] for c in result["followup"]["changes"]]
+        assert statuses.count("grown") == 1 and statuses.count("stable") == 2, statuses
+        assert result["lung_rads"]["category"] == "4A"  # growing solid < 8 mm (v2022)
+        assert result["lung_rads"]["baseline_category"] == "3"  # the same scan without a prior
+        assert rows[current].lung_rads == "4A" and report.lung_rads["category"] == "2"
