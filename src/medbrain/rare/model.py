@@ -15,6 +15,7 @@ References
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,21 @@ def _ids(
     return numbers, replaced
 
 
+def contradictions(
+    observed: Sequence[int], excluded: Sequence[int], index: PhenotypeIndex
+) -> list[tuple[int, int]]:
+    """``(excluded, observed)`` term-number pairs where the excluded term is the observed one
+    or one of its ancestors: a patient cannot lack a feature they show (excluding a
+    narrower term, *focal seizure* beside observed *seizure*, is fine)."""
+    pairs = []
+    for e in dict.fromkeys(excluded):
+        row = index.term_row[e]
+        for o in dict.fromkeys(observed):
+            if row in index.ancestors[index.term_row[o]]:
+                pairs.append((e, o))
+    return pairs
+
+
 def parse_case(
     document: Any,
     index: PhenotypeIndex,
@@ -122,6 +138,12 @@ def parse_case(
     excluded, replaced2 = _ids(
         document.get("excluded_hpo"), source, f"{prefix}excluded_hpo", index, lang
     )
+    conflicts = contradictions(observed, excluded, index)
+    if conflicts:
+        pairs = ", ".join(f"{hpo_id(e)} ⊇ {hpo_id(o)}" for e, o in conflicts)
+        raise InputError(
+            source, f"{prefix}excluded_hpo", t("rare.error.contradiction", lang, pairs=pairs)
+        )
     matches: list[TextMatch] = []
     text = document.get("text")
     if text is not None:
@@ -153,7 +175,10 @@ def parse_case(
     ):
         raise InputError(source, f"{prefix}age_years", t("rare.error.age", lang))
     observed_unique = tuple(dict.fromkeys(observed))
-    excluded_unique = tuple(n for n in dict.fromkeys(excluded) if n not in observed_unique)
+    # what text or labs exclude but the record shows ("无发热" in one note, "高热" in another)
+    # is dropped; the explicit lists were refused above
+    dropped = {e for e, _ in contradictions(observed_unique, excluded, index)}
+    excluded_unique = tuple(n for n in dict.fromkeys(excluded) if n not in dropped)
     if not observed_unique:
         raise InputError(source, f"{prefix}hpo", t("rare.error.empty", lang))
     return RareCase(

@@ -64,13 +64,41 @@ def test_obsolete_id_is_mapped_to_its_replacement_and_reported(
     assert out["hpo_replaced"] == [{"obsolete": "HP:0000057", "replacement": "HP:0008665"}]
 
 
-def test_duplicate_and_both_observed_and_excluded_ids_are_used_once(
-    index: PhenotypeIndex, knowledge: RareKnowledge
-) -> None:
+def test_duplicate_ids_are_used_once(index: PhenotypeIndex, knowledge: RareKnowledge) -> None:
     out = _rank(
         index,
         knowledge,
-        {"hpo": ["HP:0001166", "HP:0001166"], "excluded_hpo": ["HP:0001166", "HP:0001083"]},
+        {"hpo": ["HP:0001166", "HP:0001166"], "excluded_hpo": ["HP:0001083", "HP:0001083"]},
     )
     assert out["hpo_used"] == ["HP:0001166"]
     assert out["excluded_hpo_used"] == ["HP:0001083"]
+
+
+@pytest.mark.parametrize(
+    ("excluded", "pair"),
+    [
+        ("HP:0001166", "HP:0001166 ⊇ HP:0001166"),  # the same term
+        ("HP:0100807", "HP:0100807 ⊇ HP:0001166"),  # long fingers, broader than arachnodactyly
+    ],
+)
+def test_excluding_an_observed_term_or_a_broader_one_is_refused(
+    index: PhenotypeIndex, knowledge: RareKnowledge, excluded: str, pair: str
+) -> None:
+    doc = {"hpo": ["HP:0001166", "HP:0001083"], "excluded_hpo": ["HP:0001250", excluded]}
+    with pytest.raises(InputError) as info:
+        _rank(index, knowledge, doc)
+    assert info.value.field == "excluded_hpo"
+    assert pair in str(info.value) and "HP:0001250" not in str(info.value)
+    with pytest.raises(InputError, match="排除的表型与观察到的表型矛盾"):
+        _rank(index, knowledge, doc, lang="zh")
+
+
+def test_a_narrower_excluded_term_is_fine_and_text_that_contradicts_the_list_is_dropped(
+    index: PhenotypeIndex, knowledge: RareKnowledge
+) -> None:
+    narrower = _rank(index, knowledge, {"hpo": ["HP:0100807"], "excluded_hpo": ["HP:0001166"]})
+    assert narrower["excluded_hpo_used"] == ["HP:0001166"]  # long fingers, not arachnodactyly
+    # one note says fever, another "无发热": what the record shows wins over the negation
+    mixed = _rank(index, knowledge, {"hpo": ["HP:0001945"], "text": "患者无发热。"})
+    assert [m["excluded"] for m in mixed["text_matches"]] == [True]
+    assert mixed["hpo_used"] == ["HP:0001945"] and mixed["excluded_hpo_used"] == []
