@@ -1,7 +1,9 @@
 """Benchmark ``medbrain ct detect`` (a script; not collected by pytest).
 
-Run: ``.venv/bin/python tests/bench/bench_ct.py [--seeds 20] [--full-size 512 --slices 300]
-[--cache DIR]`` (``--cache``: held-out scans kept as int16 HU, generated once)
+Run: ``.venv/bin/python tests/bench/bench_ct.py [--seeds 20 | --seeds 5000-5039] [--full-size 512
+--slices 300] [--cache DIR]`` (``--seeds``: the first N held-out seeds, or a range of them, each
+block of 20 seeds reported on its own and then all together; ``--cache``: held-out scans kept as
+int16 HU, generated once)
 
 1. Speed and memory: a 512x512x300 synthetic chest CT (0.68 x 0.68 x 1.0 mm) is written as a
    DICOM series and ``medbrain ct detect DIR --json`` runs on it in a subprocess; prints the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -38,14 +41,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from medbrain.imaging.detect import threshold_baseline
-from medbrain.imaging.pipeline import DetectOptions, default_detector, default_weights, prepare
+from medbrain.imaging.pipeline import DetectOptions, default_detector, default_weights, find_nodules
 from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct, write_dicom_series
 from medbrain.imaging.training import (
     EVAL_SEEDS,
     SCAN_KWARGS,
     Pair,
     PerScan,
-    evaluate_scan_full,
+    evaluate_work,
     froc,
     load_scan,
     match,
@@ -137,8 +140,9 @@ def speed(size: int, slices: int) -> None:
 
 def evaluate(scan: SyntheticScan) -> tuple[PerScan, PerScan, list[Pair]]:
     """(classical, baseline, [(truth, input-grid measurement)] of found nodules)."""
-    ours, pairs = evaluate_scan_full(scan, default_detector())
-    hu, sp, (fz, fy, fx), lungs, _ = prepare(scan.series, DetectOptions())
+    work = find_nodules(scan.series, DetectOptions(), default_detector(), native_for=math.inf)
+    ours, pairs = evaluate_work(scan, work)  # the baseline runs on the same grid and lungs
+    hu, sp, (fz, fy, fx), lungs = work.hu, work.spacing_zyx, work.factors, work.lungs
     scale = np.asarray([fx, fy, fz], dtype=np.float64)
     used_b: set[int] = set()
     dets_b: list[tuple[float, int | None]] = []
@@ -178,8 +182,38 @@ def diameter_errors(label: str, pairs: list[Pair]) -> None:
     )
 
 
-def accuracy(n_seeds: int, cache: Path | None = None) -> None:
-    seeds = list(EVAL_SEEDS)[:n_seeds]
+def seed_list(spec: str) -> list[int]:
+    """``"20"``: the first 20 held-out seeds; ``"5020-5039"``: that range (held-out seeds only)."""
+    if "-" in spec:
+        lo, hi = (int(v) for v in spec.split("-", 1))
+        seeds = list(range(lo, hi + 1))
+    else:
+        seeds = list(EVAL_SEEDS)[: int(spec)]
+    if not seeds or any(s not in EVAL_SEEDS for s in seeds):
+        raise SystemExit(
+            f"--seeds {spec}: held-out seeds are {EVAL_SEEDS.start}-{EVAL_SEEDS.stop - 1}"
+        )
+    return seeds
+
+
+def accuracy(seeds: list[int], cache: Path | None = None, block: int = 20) -> None:
+    """Each block of ``block`` seeds on its own, then (with more than one block) all together."""
+    parts = [seeds[i : i + block] for i in range(0, len(seeds), block)]
+    results = [evaluate_seeds(part, cache) for part in parts]
+    for part, (ours, base, pairs) in zip(parts, results, strict=True):
+        report(part, ours, base, pairs)
+    if len(parts) > 1:
+        report(
+            seeds,
+            [v for r in results for v in r[0]],
+            [v for r in results for v in r[1]],
+            [v for r in results for v in r[2]],
+        )
+
+
+def evaluate_seeds(
+    seeds: list[int], cache: Path | None
+) -> tuple[list[PerScan], list[PerScan], list[Pair]]:
     ours: list[PerScan] = []
     base: list[PerScan] = []
     pairs: list[Pair] = []
@@ -194,14 +228,18 @@ def accuracy(n_seeds: int, cache: Path | None = None) -> None:
         pairs.extend(p)
         print(f"  seed {seed}: {sum(f for _, f in a[0])}/{len(a[0])} found", flush=True)
     elapsed = time.perf_counter() - started
+    source = "reading the int16 cache" if cache else "generation"
+    print(f"  {elapsed / len(seeds):.1f} s/scan incl. {source}; load {os.getloadavg()[0]:.1f}")
+    return ours, base, pairs
+
+
+def report(seeds: list[int], ours: list[PerScan], base: list[PerScan], pairs: list[Pair]) -> None:
     n_truth = sum(len(t) for t, _ in ours)
     shape = "x".join(str(v) for v in SCAN_KWARGS["shape"])  # type: ignore[attr-defined]
     spacing = "x".join(f"{v:g}" for v in SCAN_KWARGS["spacing_mm"])  # type: ignore[attr-defined]
-    source = "reading the int16 cache" if cache else "generation"
     print(
         f"held-out seeds {seeds[0]}..{seeds[-1]} ({len(seeds)} scans {shape} at {spacing} mm, "
-        f"{n_truth} nodules), {elapsed / len(seeds):.1f} s/scan incl. {source}; "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"{n_truth} nodules); load average {os.getloadavg()[0]:.1f}"
     )
     print(f"  {'':<22} {'':>7} {'':>7}  FP/scan  " + "  ".join(f"{r:>4g}" for r in FP_RATES))
     table("classical", ours, default_weights().threshold)
@@ -223,7 +261,9 @@ def accuracy(n_seeds: int, cache: Path | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument(
+        "--seeds", default="20", help="N (the first N held-out seeds) or FIRST-LAST, e.g. 5000-5039"
+    )
     parser.add_argument("--full-size", type=int, default=512)
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--skip-speed", action="store_true")
@@ -242,7 +282,7 @@ def main(argv: list[str] | None = None) -> Any:
     if not args.skip_speed:
         speed(args.full_size, args.slices)
     if not args.skip_accuracy:
-        accuracy(args.seeds, args.cache)
+        accuracy(seed_list(args.seeds), args.cache)
     return None
 
 

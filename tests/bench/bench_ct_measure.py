@@ -1,7 +1,7 @@
 """Benchmark the nodule MEASUREMENT alone (a script; not collected by pytest).
 
 Run: ``.venv/bin/python tests/bench/bench_ct_measure.py [--seeds train|eval] [--n 30]
-[--cache DIR] [--baseline PATH]``
+[--cache DIR] [--baseline PATH] [--baseline-pipeline PATH]``
 
 Every generated nodule of thin-section synthetic scans (``training.SCAN_KWARGS``) is measured
 at its TRUE centre, the way ``ct detect`` measures a found nodule: ``measure_nodule`` on the
@@ -10,11 +10,13 @@ the centre (as the detector's scale), then :func:`pipeline.native_measurement` (
 on the input grid; what the report shows). Detection plays no part, so these numbers isolate
 segmentation, sizing and typing.
 
-Prints, for the shipped ``measure_nodule`` and for a baseline module loaded from a file in the
-same run (default: the session's copy of the original, ``/work/helpers/s4/measure_orig.py``):
-mean-diameter error for nodules >= 6 mm (mean, median, share <= 1 mm; all, and by placement
-and type), the worst cases, type accuracy with its confusion table, and the measurement step's
-CPU time. Training seeds (1000-1029) are for tuning; ``--seeds eval`` (5000-...) is for the
+Prints, for the shipped ``measure_nodule`` and for a baseline in the same run: by default
+``measure.py`` and ``pipeline.py`` (working grid and lung mask) of the git revision
+``--baseline-rev`` (the session 4 release), or the files ``--baseline`` /
+``--baseline-pipeline``: mean-diameter error for nodules >= 6 mm (mean, median, share <= 1 mm;
+all, and by placement and type) and for 4-6 mm, how far the measured centre lies from the
+truth (> 3 mm: the detector's match fails), the worst cases, type accuracy with its
+confusion table, and the measurement step's CPU time. Training seeds (1000-1029) are for tuning; ``--seeds eval`` (5000-...) is for the
 final measurement only. Scans are generated once into ``--cache`` (int16 HU + truth JSON, as
 ``training.load_scan`` reads them, + the generator's lung mask for the juxtapleural "visible
 in lung" diameter).
@@ -40,19 +42,45 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from medbrain.imaging import measure, pipeline
-from medbrain.imaging.pipeline import DetectOptions, prepare
+from medbrain.imaging.pipeline import DetectOptions
 from medbrain.imaging.synthetic import generate_chest_ct
 from medbrain.imaging.training import EVAL_SEEDS, SCAN_KWARGS, TRAIN_SEEDS, load_scan
 
 TYPES = ("solid", "part-solid", "ground-glass", "calcified")
 
 
-def load_module(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location("measure_baseline", path)
+#: The session 4 release: measurement before vessels were detached by a larger opening and
+#: the lung mask was refined along the pleura.
+BASELINE_REV = "80853d2"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def from_git(rev: str, name: str) -> Path | None:
+    """``src/medbrain/imaging/<name>`` at ``rev`` in a temporary file, or None without git."""
+    import subprocess
+    import tempfile
+
+    try:
+        text = subprocess.run(
+            ["git", "-C", str(REPO), "show", f"{rev}:src/medbrain/imaging/{name}"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        print(f"baseline {name} at {rev}: not available (no git history); shipped only")
+        return None
+    path = Path(tempfile.mkdtemp(prefix="bench-ct-measure-")) / f"{name[:-3]}_{rev}.py"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_module(path: Path, name: str = "measure_baseline") -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     mod = importlib.util.module_from_spec(spec)
-    sys.modules["measure_baseline"] = mod
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 
@@ -91,7 +119,11 @@ def visible_diameter_mm(t: Any, lung: np.ndarray, spacing: tuple[float, float, f
 
 
 def measure_at(
-    fn: Callable[..., Any], series: Any, work: tuple[Any, ...], c_full: tuple[float, ...]
+    fn: Callable[..., Any],
+    series: Any,
+    work: tuple[Any, ...],
+    c_full: tuple[float, ...],
+    pipe: Any = pipeline,
 ) -> tuple[Any, float]:
     """Working-grid measurement (with the detector's drift retry) then the native one."""
     hu, spacing, factors, lungs, _ = work
@@ -110,14 +142,12 @@ def measure_at(
         m = fn(hu, lungs.mask, spacing, c, radius * 0.5)
     native = None
     if m is not None:
-        saved = pipeline.measure_nodule
-        pipeline.measure_nodule = fn  # native_measurement calls the module's measure_nodule
+        saved = pipe.measure_nodule
+        pipe.measure_nodule = fn  # native_measurement calls the module's measure_nodule
         try:
-            native = pipeline.native_measurement(
-                series.hu, series.spacing_zyx, lungs.mask, factors, m
-            )
+            native = pipe.native_measurement(series.hu, series.spacing_zyx, lungs.mask, factors, m)
         finally:
-            pipeline.measure_nodule = saved
+            pipe.measure_nodule = saved
     return native, time.process_time() - t0
 
 
@@ -148,6 +178,21 @@ def summarise(name: str, rows: list[dict[str, Any]], secs: float, worst: int) ->
         line("juxtapleural vs visible", vis)
         gap = np.mean([r["truth_d"] - r["vis_d"] for r in jp])
         print(f"    (generator truth exceeds the part visible in lung by {gap:.2f} mm on average)")
+    small = [r for r in rows if 4.0 <= r["truth_d"] < 6.0]
+    if small:
+        print("  truth 4-6 mm (candidates the detector must keep; match radius 3 mm):")
+        line("4-6 mm all", small)
+        line("4-6 mm juxtavascular", [r for r in small if r["placement"] == "juxtavascular"])
+    for label, sel in (
+        ("all", rows),
+        ("juxtavascular", [r for r in rows if r["placement"] == "juxtavascular"]),
+    ):
+        off = np.asarray([r["off"] for r in sel if r["truth_d"] >= 4.0])
+        if off.size:
+            print(
+                f"  centre offset >= 4 mm, {label:<13} n={off.size:3d} mean {off.mean():4.2f} mm,"
+                f" > 3 mm (no match): {int((off > 3.0).sum())}"
+            )
     ok = sum(r["kind"] == r["type"] for r in rows)
     print(f"  type accuracy {ok}/{len(rows)} = {ok / max(len(rows), 1):.1%}")
     for lo, hi in ((3.0, 6.0), (6.0, 100.0)):
@@ -184,16 +229,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--first", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/ct4measure"))
-    ap.add_argument("--baseline", type=Path, default=Path("/work/helpers/s4/measure_orig.py"))
+    ap.add_argument("--baseline", type=Path, help="measure.py to compare (default: from git)")
+    ap.add_argument(
+        "--baseline-pipeline",
+        type=Path,
+        help="pipeline.py for the baseline's working grid and lung mask (default: from git)",
+    )
+    ap.add_argument("--baseline-rev", default=BASELINE_REV, help="git revision of the baseline")
     ap.add_argument("--worst", type=int, default=12)
     args = ap.parse_args(argv)
     seeds = list(TRAIN_SEEDS if args.seeds == "train" else EVAL_SEEDS)[
         args.first : args.first + args.n
     ]
-    runs: dict[str, Callable[..., Any]] = {"shipped": measure.measure_nodule}
-    if args.baseline.exists():
-        runs = {"baseline (" + args.baseline.name + ")": load_module(args.baseline).measure_nodule}
-        runs["current measure.py"] = measure.measure_nodule
+    runs: dict[str, tuple[Callable[..., Any], Any]] = {
+        "shipped": (measure.measure_nodule, pipeline)
+    }
+    if args.baseline is None:
+        args.baseline = from_git(args.baseline_rev, "measure.py")
+        if args.baseline_pipeline is None:
+            args.baseline_pipeline = from_git(args.baseline_rev, "pipeline.py")
+    if args.baseline is not None and args.baseline.exists():
+        base_pipe = pipeline
+        name = "baseline (" + args.baseline.name
+        if args.baseline_pipeline is not None:
+            base_pipe = load_module(args.baseline_pipeline, "pipeline_baseline")
+            name += " + " + args.baseline_pipeline.name
+        runs = {name + ")": (load_module(args.baseline).measure_nodule, base_pipe)}
+        runs["current measure.py + pipeline.py"] = (measure.measure_nodule, pipeline)
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in runs}
     secs = dict.fromkeys(runs, 0.0)
     for seed in seeds:
@@ -205,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
             rows_json = json.dumps([asdict(n) for n in fresh.nodules])
             (args.cache / f"{seed}.json").write_text(rows_json)
         scan = load_scan(seed, args.cache)
-        work = prepare(scan.series, DetectOptions())
+        works = {id(pipe): pipe.prepare(scan.series, DetectOptions()) for _, pipe in runs.values()}
         lung_file = args.cache / f"{seed}.lung.npy"
         lung = None
         if lung_file.exists():
@@ -215,8 +277,8 @@ def main(argv: list[str] | None = None) -> None:
             vis = t.diameter_mm
             if lung is not None and t.placement == "juxtapleural":
                 vis = visible_diameter_mm(t, lung, scan.series.spacing_zyx)
-            for name, fn in runs.items():
-                m, dt = measure_at(fn, scan.series, work, t.center_voxel)
+            for name, (fn, pipe) in runs.items():
+                m, dt = measure_at(fn, scan.series, works[id(pipe)], t.center_voxel, pipe)
                 secs[name] += dt
                 rows[name].append(
                     {
@@ -227,6 +289,14 @@ def main(argv: list[str] | None = None) -> None:
                         "truth_d": t.diameter_mm,
                         "vis_d": vis,
                         "d": m.mean_diameter_mm if m is not None else 0.0,
+                        "off": float(
+                            np.linalg.norm(
+                                (np.asarray(m.center_voxel) - np.asarray(t.center_voxel))
+                                * np.asarray(scan.series.spacing_mm)
+                            )
+                        )
+                        if m is not None
+                        else math.inf,
                         "kind": m.type if m is not None else "none",
                         "peak": m.peak_hu if m is not None else float("nan"),
                     }

@@ -18,7 +18,8 @@
    dense structures crossing a shell around it (vessels attached) and rays cast from its
    centre (how far the object reaches in 26 directions; independent of the segmentation).
    When the segmentation of a small nodule leaks into an attached vessel, the candidate
-   stays at its own intensity peak.
+   stays at its own intensity peak; a finer-scale point inside an earlier, coarser
+   measurement (a point on the vessel that took in the nodule beside it) is measured again.
 4. **False-positive reduction** with a gradient-boosted tree ensemble stored as plain data in
    ``knowledge/imaging/detector_classical.json`` (:class:`TreeEnsemble`; no pickle), fitted by
    :mod:`medbrain.imaging.training` on training seeds only.
@@ -85,6 +86,8 @@ BRIGHT_HU = 150.0  # on the working grid: a 3 mm calcified nodule reads about 17
 BRIGHT_MAX_MM = 15.0  # longest extent; ribs and vertebrae are far longer
 BRIGHT_MIN_MM3 = 2.0
 BRIGHT_LUNG_FRACTION = 0.15  # aerated (< -400 HU) part of a 2-voxel shell around the blob
+DUPLICATE_MM = 2.0  # a re-checked point whose measured centre is this close repeats one
+RECHECK_SMALLER = 0.8  # and its own measurement must be smaller than the one it lay in
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +421,7 @@ class ClassicalDetector:
     max_points: int = 300
     max_candidates: int = 200
     name: str = "classical-dog-hessian-gbt"
-    version: str = "5"
+    version: str = "6"
     level0_sigmas: tuple[float, ...] = field(default=LEVEL0_SIGMAS)
     level1_sigmas: tuple[float, ...] = field(default=LEVEL1_SIGMAS)
 
@@ -437,16 +440,18 @@ class ClassicalDetector:
         if not found or found[0] is None:
             return []
         pad = [math.ceil(2.5 * max(self.level1_sigmas) / s) for s in spacing_zyx]
+        f1 = tuple(2 if s < 1.8 else 1 for s in spacing_zyx)
+        # the crop starts on the coarse grid's blocks (a mask refined on this grid may start
+        # one voxel earlier; the coarse pass must not change with that)
         bbox = tuple(
-            slice(max(0, b.start - p), min(n, b.stop + p))
-            for b, p, n in zip(found[0], pad, hu.shape, strict=True)
+            slice(max(0, b.start - p) // f * f, min(n, b.stop + p))
+            for b, p, n, f in zip(found[0], pad, hu.shape, f1, strict=True)
         )
         offset = tuple(b.start for b in bbox)
         crop = np.clip(hu[bbox], -1000.0, 100.0).astype(np.float32)
         # chest wall, mediastinum and the one-voxel partial-volume pleural rim read as lung
         mask = ndimage.binary_erosion(lung_mask[bbox])
         crop[~mask] = -850.0
-        f1 = tuple(2 if s < 1.8 else 1 for s in spacing_zyx)
         sp1 = (spacing_zyx[0] * f1[0], spacing_zyx[1] * f1[1], spacing_zyx[2] * f1[2])
         pts: list[Point] = []
         level0 = _level_points(
@@ -615,7 +620,7 @@ class ClassicalDetector:
     ) -> list[tuple[Measurement, tuple[float, ...]]]:
         """Measured candidates with their feature vectors (see :data:`FEATURES`)."""
         out: list[tuple[Measurement, tuple[float, ...]]] = []
-        taken: list[tuple[NDArray[np.float64], float]] = []
+        taken: list[tuple[NDArray[np.float64], float, float]] = []  # centre, radius, diameter
         sp = np.asarray(spacing_zyx)
         pleura = _PleuraDistance(lung_mask, spacing_zyx)
         bright, with_bright = self.pleural_bright_points(hu, lung_mask, spacing_zyx)
@@ -624,9 +629,15 @@ class ClassicalDetector:
         for pt, mask in points:
             center = pt.center
             c_mm = np.asarray(center) * sp
-            if any(np.linalg.norm(c_mm - q) < rq for q, rq in taken):
-                continue
             radius = pt.sigma_mm * math.sqrt(3.0)
+            inside = [(rq, dq) for q, rq, dq in taken if np.linalg.norm(c_mm - q) < rq]
+            # a point inside an earlier measurement is the same object seen again, unless it
+            # is at a finer scale than that measurement (a small nodule beside a vessel that
+            # an earlier point on the vessel measured together with it): then it is measured
+            # and kept if its own measurement is centred elsewhere
+            recheck = bool(inside) and radius < min(rq for rq, _ in inside)
+            if inside and not recheck:
+                continue
             m = measure_nodule(hu, mask, spacing_zyx, center, radius)
             if m is not None and np.linalg.norm(
                 (np.asarray(m.center_voxel[::-1]) - np.asarray(center)) * sp
@@ -647,7 +658,15 @@ class ClassicalDetector:
             if m is None or m.voxels < 2:
                 continue
             mz = np.asarray(m.center_voxel[::-1]) * sp
-            taken.append((mz, max(2.0, min(m.mean_diameter_mm / 2.0, radius))))
+            if recheck and (
+                m.mean_diameter_mm > RECHECK_SMALLER * min(dq for _, dq in inside)
+                or any(
+                    np.linalg.norm(mz - q) < max(DUPLICATE_MM, m.mean_diameter_mm / 4.0)
+                    for q, _, _ in taken
+                )
+            ):
+                continue  # the earlier measurement again, or no smaller object of its own
+            taken.append((mz, max(2.0, min(m.mean_diameter_mm / 2.0, radius)), m.mean_diameter_mm))
             r_eq = max(0.5, m.mean_diameter_mm / 2.0)
             ci, cj, ck = m.center_voxel
             std, shell_frac, branches, vratio = _shell_features(

@@ -69,6 +69,50 @@ def _closing_mm(
     return np.asarray(closed[inner], dtype=bool)
 
 
+def refine_pleura(
+    mask: BoolArray,
+    hu: NDArray[np.float32],
+    body: BoolArray,
+    *,
+    rim_voxels: int = 2,
+    closing_voxels: int = 2,
+    air_hu: float = -400.0,
+) -> BoolArray:
+    """Refine a lung mask segmented on a coarser grid along the pleura, on ``hu``'s grid.
+
+    A mask repeated from a grid twice as coarse stops up to one coarse voxel short of the
+    pleura, and the detector reads one more voxel as partial-volume rim, so a juxtapleural
+    nodule that shows only 2-3 mm of itself in the lung fell outside. Within ``rim_voxels``
+    outside the mask, aerated voxels (< ``air_hu``) are added back; then a small closing
+    (``closing_voxels`` iterations of the 3x3x3 cube, a rolling ball of about that many
+    voxels) puts the bumps those voxels leave along the pleura, i.e. the visible part of a
+    juxtapleural nodule, back inside. Nothing is added outside the body or farther than
+    ``rim_voxels + closing_voxels`` from the original mask.
+    """
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    if not found or found[0] is None:
+        return mask
+    pad = rim_voxels + 2 * closing_voxels + 1
+    box = tuple(
+        slice(max(0, b.start - pad), min(n, b.stop + pad))
+        for b, n in zip(found[0], mask.shape, strict=True)
+    )
+    m = mask[box]
+    inside = body[box]
+    cross = ndimage.generate_binary_structure(3, 1)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    near = ndimage.binary_dilation(m, cross, iterations=rim_voxels) & inside
+    grown = m | (near & (hu[box] < np.float32(air_hu)))
+    band = ndimage.binary_dilation(m, cross, iterations=rim_voxels + closing_voxels) & inside
+    out = mask.copy()
+    if closing_voxels < 1:
+        out[box] = grown
+        return out
+    closed = ndimage.binary_closing(grown, cube, iterations=closing_voxels, border_value=0)
+    out[box] = m | (closed & band) | grown
+    return out
+
+
 def segment_lungs(
     hu: NDArray[np.float32],
     spacing_zyx: tuple[float, float, float],

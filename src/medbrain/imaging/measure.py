@@ -6,8 +6,10 @@ attenuation (solid part and ground-glass part separately):
 
 - touching vessels are detached by a size-adaptive opening: the nodule's inscribed ball sets
   the scale, a ball of 0.6 of its radius opens the region (a vessel thinner than that falls
-  off, a rounded nodule survives), and what is left of a thicker vessel is cut where a
-  rounded nodule ends (1.5 inscribed radii from its centre);
+  off, a rounded nodule survives); a vessel nearly as thick as the nodule (a 3-4 mm vessel on
+  a 5-6 mm nodule) is detached by a ball of up to 0.95 of the radius, the edge that ball
+  rounds off given back; what is left of a still thicker vessel is cut where a rounded
+  nodule ends (1.5 inscribed radii from its centre);
 - where the nodule abuts the chest wall (the coarse lung mask cuts it), the pleural surface
   under it is interpolated from the lung/wall interface around it (trimmed least-squares
   quadric) and the nodule ends there, as a reader draws it along the pleural line;
@@ -57,6 +59,9 @@ HU_SOFT_TISSUE = 40.0
 SOLID_IN_GGO_HU = (-600.0 + HU_SOFT_TISSUE) / 2.0  # half-maximum of solid vs ground glass
 GGO_THRESHOLD = (HU_LUNG_BG - 600.0) / 2.0  # half-maximum of faint ground glass (-600 HU)
 OPEN_FRACTION = 0.6  # vessel-detaching opening: ball radius / the nodule's inscribed radius
+# when a vessel survives that opening: the largest ball tried, then smaller ones (descending)
+OPEN_FRACTION_MAX = 0.95
+OPEN_FRACTIONS_BETWEEN = (0.8,)
 EXTENT_FACTOR = 1.5  # a rounded nodule lies within this many inscribed radii of its centre
 PV_RIM_VOXELS = 2  # partial-volume voxels counted outside the half-maximum edge
 MIN_SOLID_RADIUS_MM = 1.0  # a solid component's inscribed radius (>= 2 mm across)
@@ -185,9 +190,13 @@ def _detach_vessels(
     The nodule's inscribed ball (the distance-transform maximum near the centre, radius
     ``r_in``) sets the scale: if the region reaches farther than a rounded nodule can
     (``EXTENT_FACTOR * r_in``), it is opened with a ball of ``OPEN_FRACTION * r_in`` (a sphere
-    survives an opening by any smaller ball; a vessel thinner than the ball does not), and
-    what a vessel as thick as the ball leaves is cut at ``EXTENT_FACTOR * r_in`` from the
-    centre (size-adaptive opening + spherical constraint, as in Kuhnigk et al., IEEE TMI
+    survives an opening by any smaller ball; a vessel thinner than the ball does not). When
+    a vessel survives and leaves the nodule's extent thinner than ``OPEN_FRACTION_MAX * r_in``
+    (not a tube, whose inscribed radius is the same everywhere), a ball of
+    ``OPEN_FRACTION_MAX * r_in`` (or the smallest of ``OPEN_FRACTIONS_BETWEEN`` that still
+    detaches it) is used and the edge it rounds off beyond the first opening is given back;
+    what a still thicker vessel leaves is cut at ``EXTENT_FACTOR * r_in`` from the centre
+    (size-adaptive opening + spherical constraint, as in Kuhnigk et al., IEEE TMI
     2006;25(4):417-434, and Kostis et al., IEEE TMI 2003;22(10):1259-1274).
     ``wall``: dense tissue the nodule abuts (chest wall, mediastinum): counted as nodule for
     the inscribed ball and the opening, so a juxtapleural nodule keeps its base.
@@ -207,11 +216,38 @@ def _detach_vessels(
     reach = _distance_from(comp.shape, p, spacing) <= EXTENT_FACTOR * r_in + max(spacing)
     if not (comp & ~reach).any():  # nothing attached beyond a rounded nodule's extent
         return comp, r_in
-    ball = OPEN_FRACTION * r_in
-    if ball >= 0.5 * min(spacing):
+
+    def opening(frac: float) -> NDArray[np.bool_] | None:
+        """The part of ``comp`` that survives the opening and stays connected to ``p``."""
+        ball = frac * r_in
+        if ball < 0.5 * min(spacing):
+            return None
         labels, _ = ndimage.label(_open_ball(full, ball, spacing, edge=wall is not None))
-        if labels[p] > 0:
-            comp = comp & (labels == labels[p])
+        return np.asarray(comp & (labels == labels[p]), dtype=bool) if labels[p] else None
+
+    first = opening(OPEN_FRACTION)
+    if first is None:
+        return np.asarray(comp & reach, dtype=bool), r_in
+    exits = first & ~reach & ndimage.binary_dilation(reach)
+    # (only where what leaves the nodule's extent is thinner than that ball there: not along
+    # a tube, whose inscribed radius is the same everywhere)
+    if exits.any() and float(dist[exits].max()) < OPEN_FRACTION_MAX * r_in:
+        # a vessel nearly as thick as the nodule survives (typical of 5-6 mm juxtavascular
+        # nodules): a ball nearly the nodule's own inscribed radius detaches it; then the
+        # smallest ball tried that still does (it rounds off less of the nodule)
+        best: tuple[float, NDArray[np.bool_]] | None = None
+        for frac in (OPEN_FRACTION_MAX, *OPEN_FRACTIONS_BETWEEN):
+            o = opening(frac)
+            if o is None or (o & ~reach).any():
+                break
+            best = (frac, o)
+        if best is not None:
+            # the larger ball also rounds off the nodule's own edge: give back what the
+            # first opening kept within the difference of the two balls
+            near = ndimage.distance_transform_edt(~best[1], sampling=spacing)
+            keep = near <= (best[0] - OPEN_FRACTION) * r_in
+            return np.asarray(first & reach & keep, dtype=bool), r_in
+    comp = first
     return np.asarray(comp & reach, dtype=bool), r_in
 
 

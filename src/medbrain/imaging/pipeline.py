@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from medbrain.core.errors import KnowledgeError
 from medbrain.imaging.detect import (
@@ -34,7 +35,7 @@ from medbrain.imaging.detect import (
 from medbrain.imaging.errors import NoLungsError
 from medbrain.imaging.io import CTSeries
 from medbrain.imaging.lobes import assign_lobes, fit_lobes, on_fissure, working_affine
-from medbrain.imaging.lungs import LEFT, LungMasks, segment_lungs
+from medbrain.imaging.lungs import LEFT, LungMasks, refine_pleura, segment_lungs
 from medbrain.imaging.measure import Measurement, measure_nodule
 from medbrain.imaging.report import draft_report
 from medbrain.imaging.risk import NoduleForRisk, fleischner, lung_rads
@@ -136,9 +137,15 @@ def lungs_on_working_grid(
     sp = (spacing_zyx[0] * f[0], spacing_zyx[1] * f[1], spacing_zyx[2] * f[2])
     xs = x_of_col[: coarse.shape[2] * f[2]].reshape(-1, f[2]).mean(axis=1)
     lungs = segment_lungs(coarse, sp, x_of_col=xs)
-    mask = _repeat_to(lungs.mask, factors, hu.shape)
-    sides = _repeat_to(lungs.sides, factors, hu.shape) * mask
     body = _repeat_to(lungs.body, factors, hu.shape)
+    # the coarse mask stops up to a coarse voxel short of the pleura: refine it on this grid
+    # so that the visible part of a juxtapleural nodule stays inside
+    mask = refine_pleura(_repeat_to(lungs.mask, factors, hu.shape), hu, body)
+    sides = _repeat_to(lungs.sides, factors, hu.shape)
+    if (mask & (sides == 0)).any():  # added voxels take the side of the lung beside them
+        near_side = ndimage.maximum_filter(sides, size=2 * 4 + 1)
+        sides = np.where(sides > 0, sides, near_side)
+    sides = sides * mask
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     return replace(
         lungs,

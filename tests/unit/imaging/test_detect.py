@@ -4,13 +4,20 @@ the tree-ensemble model format, vessel suppression and input-grid measurement.""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from medbrain.imaging.detect import FEATURES, ClassicalDetector, TreeEnsemble, _ray_features
+from medbrain.imaging.detect import (
+    FEATURES,
+    ClassicalDetector,
+    Point,
+    TreeEnsemble,
+    _ray_features,
+)
 from medbrain.imaging.pipeline import DetectOptions, default_detector, default_weights, prepare
 from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct
 from medbrain.imaging.training import (
@@ -26,6 +33,7 @@ from medbrain.imaging.training import (
     nodule_weights,
     operating_point,
 )
+from tests.unit.imaging.test_measure import _juxtavascular
 
 HELD_OUT = 5003
 
@@ -208,3 +216,39 @@ def test_every_nodule_weighs_the_same_in_the_fit() -> None:
     assert w[0] == w[1] == w[2] and np.isclose(w[:3].sum(), w[3])  # same nodule total
     assert np.isclose(w[y > 0.5].sum(), w[y < 0.5].sum())  # classes balanced
     assert np.all(w[y < 0.5] == 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class _GivenPoints(ClassicalDetector):
+    """The classical detector with its scale-space points given (their order matters)."""
+
+    points: tuple[Point, ...] = ()
+
+    def candidate_points(
+        self, hu: np.ndarray, lung_mask: np.ndarray, spacing_zyx: tuple[float, float, float]
+    ) -> list[Point]:
+        return list(self.points)
+
+
+def test_small_nodule_merged_into_an_earlier_vessel_measurement_keeps_its_own() -> None:
+    # a 5.6 mm nodule touching a 4 mm vessel; a coarse point on the vessel beside it comes
+    # first and its measurement takes in both (centre ~3 mm off the nodule's). The nodule's
+    # own fine-scale point lies inside that measurement but is measured again: its own,
+    # clean measurement is a candidate.
+    hu, lung, c, sp = _juxtavascular(5.6, 30.0, 2.0, seed=3)
+    lung[[0, -1], :, :] = lung[:, [0, -1], :] = lung[:, :, [0, -1]] = False
+    eig = (-1.0, -1.0, -1.0)
+    vessel_side = (c[0], c[1] + 5, c[2])  # 3.5 mm from the nodule's centre, on the vessel
+    first = Point(vessel_side, 400.0, 3.0, 0.9, 0.9, eig)
+    merged = [m for m, _ in _GivenPoints(default_weights(), points=(first,)).features(hu, lung, sp)]
+    assert len(merged) == 1 and merged[0].mean_diameter_mm > 7.5
+    points = (first, Point(c, 300.0, 1.06, 0.9, 0.9, eig))
+    found = [m for m, _ in _GivenPoints(default_weights(), points=points).features(hu, lung, sp)]
+    assert len(found) == 2
+    own = found[1]
+    off = np.subtract(own.center_voxel[::-1], c) * np.asarray(sp)
+    assert float(np.linalg.norm(off)) <= 1.0
+    assert abs(own.mean_diameter_mm - 5.6) <= 0.8
+    # a point inside a nodule already measured is not measured twice
+    again = (*points, Point((c[0], c[1] - 1, c[2]), 250.0, 0.9, 0.9, 0.9, eig))
+    assert len(_GivenPoints(default_weights(), points=again).features(hu, lung, sp)) == 2

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from medbrain.imaging.errors import NoLungsError
-from medbrain.imaging.lungs import LEFT, RIGHT, segment_lungs
+from medbrain.imaging.lungs import LEFT, RIGHT, refine_pleura, segment_lungs
 from medbrain.imaging.synthetic import SyntheticScan, generate_chest_ct
 
 
@@ -51,3 +51,25 @@ def test_volume_without_lungs_is_refused(scan: SyntheticScan) -> None:
     soft[:, :, :5] = -1000.0
     with pytest.raises(NoLungsError, match="lung"):
         segment_lungs(soft, scan.series.spacing_zyx)
+
+
+def test_refine_pleura_puts_a_small_juxtapleural_bump_back_in_the_mask() -> None:
+    # lung (air) above row 30, chest wall below; a 3 mm-high bump of the wall (a juxtapleural
+    # nodule) at column 30; the coarse mask stops two voxels short of the pleura
+    hu = np.full((20, 50, 60), -850.0, dtype=np.float32)
+    hu[:, 30:, :] = 40.0
+    zz, yy, xx = np.mgrid[:20, :50, :60]
+    bump = ((zz - 10) ** 2 + (yy - 30) ** 2 + (xx - 30) ** 2) <= 3.2**2
+    hu[bump] = 40.0
+    body = np.ones(hu.shape, dtype=bool)
+    coarse = np.zeros(hu.shape, dtype=bool)
+    coarse[2:18, 2:28, 2:58] = True
+    refined = refine_pleura(coarse, hu, body)
+    assert refined[coarse].all()
+    assert refined[10, 28:30, 10].all()  # the aerated rim at the pleura is back
+    assert refined[10, 28, 29:32].all()  # and the tip of the nodule left out with it
+    assert not coarse[10, 28, 29:32].any()
+    assert not refined[:, 31:, :].any()  # never into the wall beyond the nodule's base
+    away = refined.copy()
+    away[:, :, 24:37] = False
+    assert not (away & (hu > -400)).any()  # the flat pleura gets no wall voxels

@@ -104,6 +104,30 @@ def test_solid_nodule_touching_a_vessel_is_measured_without_the_vessel(
     assert abs(m.mean_diameter_mm - diameter_mm) <= 1.0
 
 
+@pytest.mark.parametrize(("diameter_mm", "vessel_mm"), [(5.6, 1.6), (5.6, 2.0), (6.5, 2.0)])
+def test_small_nodule_on_a_vessel_nearly_as_thick_is_measured_without_the_vessel(
+    diameter_mm: float, vessel_mm: float
+) -> None:
+    # a 3.2-4 mm vessel survives the opening by 0.6 of a 5-6 mm nodule's inscribed radius;
+    # merged, the measurement was 7-8 mm and its centre 1.8 mm off, towards the vessel
+    hu, lung, c, sp = _juxtavascular(diameter_mm, 30.0, vessel_mm, seed=int(diameter_mm * 10))
+    m = measure_nodule(hu, lung, sp, c, diameter_mm / 2)
+    assert m is not None
+    assert m.type == "solid"
+    assert abs(m.mean_diameter_mm - diameter_mm) <= 0.8
+    off = np.subtract(m.center_voxel[::-1], c) * np.asarray(sp)
+    assert float(np.linalg.norm(off)) <= 1.0
+
+
+def test_nodule_on_a_vessel_as_thick_as_itself_keeps_the_measurement_near_it() -> None:
+    # 5 mm nodule on a 4 mm vessel: no ball detaches it; the rounded-extent cut still holds
+    hu, lung, c, sp = _juxtavascular(5.0, 30.0, 2.0, seed=50)
+    m = measure_nodule(hu, lung, sp, c, 2.5)
+    assert m is not None
+    assert m.mean_diameter_mm <= 7.5
+    assert float(np.linalg.norm(np.subtract(m.center_voxel[::-1], c) * np.asarray(sp))) <= 2.5
+
+
 def test_small_calcified_nodule_on_a_vessel_is_calcified_and_not_the_vessel() -> None:
     # 3.5 mm, 350 HU: blur pulls its smoothed peak under 200 HU; the vessel is 1.5 mm thick
     hu, lung, c, sp = _juxtavascular(3.5, 350.0, 1.5, seed=5)
