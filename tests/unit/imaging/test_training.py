@@ -3,6 +3,7 @@ matching, the threshold rule, weights and folds (medbrain.imaging.training)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -112,21 +113,10 @@ def test_fit_gbt_threshold_meets_its_out_of_fold_target(candidates: ScanCandidat
     # ten copies of one scan with shifted features stand in for ten seeds
     rng = np.random.default_rng(0)
     cands = [
-        ScanCandidates(
-            1000 + k,
-            candidates.x + rng.normal(0.0, 0.05, candidates.x.shape),
-            *(
-                getattr(candidates, n)
-                for n in (
-                    "nodule",
-                    "center_full",
-                    "center_mm",
-                    "diameter_mm",
-                    "truth_center",
-                    "truth_diameter",
-                    "spacing_mm",
-                )
-            ),
+        replace(
+            candidates,
+            group=1000 + k,
+            x=candidates.x + rng.normal(0.0, 0.05, candidates.x.shape),
         )
         for k in range(10)
     ]
