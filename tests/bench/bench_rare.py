@@ -68,6 +68,7 @@ from medbrain.rare.annotations import load_equivalents, load_hpoa
 from medbrain.rare.knowledge import RareKnowledge
 from medbrain.rare.model import RareCase
 from medbrain.rare.ontology import HIGHEST, PhenotypeIndex, _ontology, build_index
+from medbrain.rare.recommend import suggest_phenotypes, unrecorded_features
 from medbrain.rare.score import ScoringParams, pair_scores, ranked_columns, score_case
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rare"
@@ -304,8 +305,99 @@ def annotated_rows(
     ]
 
 
+def question_value(
+    index: PhenotypeIndex, parsed: list[tuple[dict[str, Any], RareCase]], n_cases: int
+) -> None:
+    """Do the suggested features help? Each case (annotated diagnosis, ≥ 4 observed
+    features) starts from a random half of its observed features; three features are asked,
+    answered from the full phenopacket (present when it records the feature or a more
+    specific one, absent when it excludes the feature or a broader one), and the case is
+    ranked again. Two settings:
+
+    - *open*: the suggestions as shipped (unrecorded features of the leading candidates);
+      most answers are unknown, because a phenopacket records only what its authors looked
+      at. The control asks three random features of the same pool.
+    - *answerable*: both methods choose among the features the phenopacket does answer
+      (its hidden observed features and its excluded ones): the suggestions' choice by
+      information gain against a random choice, as a clinician who can examine for any
+      feature would use them.
+    """
+    rng = random.Random(11)
+    eligible = [
+        (c, case) for c, case in parsed if c["disease"] in index.column and len(case.observed) >= 4
+    ]
+    chosen = rng.sample(eligible, min(n_cases, len(eligible)))
+    methods = (
+        "first half only",
+        "open: +3 suggested",
+        "open: +3 random (control)",
+        "answerable: +3 suggested",
+        "answerable: +3 random",
+        "all features",
+    )
+    ranks: dict[str, list[int]] = {m: [] for m in methods}
+    answered = {m: [0, 0, 0] for m in methods[1:5]}  # present, absent, unknown
+    seconds: list[float] = []
+
+    def rank_with(observed: list[int], excluded: list[int], sex: str | None, truth: int) -> int:
+        total = score_case(index, observed, excluded, sex=sex).total
+        return int(np.flatnonzero(ranked_columns(index, total) == truth)[0]) + 1
+
+    for c, case in chosen:
+        truth = index.column[c["disease"]]
+        full = [index.term_row[t] for t in case.observed]
+        full_excluded = [index.term_row[t] for t in case.excluded]
+        present = {a for q in full for a in index.ancestors[q].tolist()}
+        shown = rng.sample(full, len(full) // 2)
+        total = score_case(index, shown, [], sex=case.sex).total
+        ranks[methods[0]].append(rank_with(shown, [], case.sex, truth))
+        ranks[methods[5]].append(rank_with(full, full_excluded, case.sex, truth))
+        started = time.process_time()
+        open_asked = [s.row for s in suggest_phenotypes(index, total, shown, [], limit=3)]
+        seconds.append(time.process_time() - started)
+        leading = pair_scores(index, total)[1][ranked_columns(index, total)[:10]].tolist()
+        pool = unrecorded_features(index, leading, shown, [])
+        answerable = sorted({q for q in full if q not in shown} | set(full_excluded))
+        suggested = suggest_phenotypes(index, total, shown, [], limit=3, questions=answerable)
+        for method, questions in (
+            (methods[1], open_asked),
+            (methods[2], rng.sample(pool, min(3, len(pool)))),
+            (methods[3], [s.row for s in suggested]),
+            (methods[4], rng.sample(answerable, min(3, len(answerable)))),
+        ):
+            observed, excluded = list(shown), []
+            for q in questions:
+                if q in present:
+                    observed.append(q)
+                    answered[method][0] += 1
+                elif any(e in index.ancestors[q] for e in full_excluded):
+                    excluded.append(q)
+                    answered[method][1] += 1
+                else:
+                    answered[method][2] += 1
+            ranks[method].append(rank_with(observed, excluded, case.sex, truth))
+    print(
+        f"-- held-out store: features to look for next ({len(chosen)} cases with >= 4 "
+        f"features; suggestion CPU p50 {np.percentile(seconds, 50) * 1000:.1f} ms) --"
+    )
+    for method in methods:
+        tops = "  ".join(
+            f"top{k} {100 * sum(1 for r in ranks[method] if r <= k) / len(chosen):5.1f}%"
+            for k in (1, 3, 10)
+        )
+        extra = ""
+        if method in answered:
+            yes, no, unknown = answered[method]
+            extra = f"  answers: {yes} present, {no} absent, {unknown} unknown"
+        print(f"{method:<28} {tops}{extra}")
+
+
 def held_out_store(
-    index: PhenotypeIndex, knowledge: RareKnowledge, plain: PlainSimilarity, n_baseline: int
+    index: PhenotypeIndex,
+    knowledge: RareKnowledge,
+    plain: PlainSimilarity,
+    n_baseline: int,
+    n_questions: int,
 ) -> None:
     """Every other phenopacket of the store (never seen while tuning): the headline."""
     with lzma.open(HELD_OUT, "rt", encoding="utf-8") as handle:
@@ -335,6 +427,7 @@ def held_out_store(
     summarise("hpo3 resnik funSimAvg", [r for r, _ in base], [t for _, t in base], n_pick_in)
     print("-- held-out store: what phenotype matching can do --")
     miss_anatomy(index, annotated, len(parsed))
+    question_value(index, parsed, n_questions)
 
 
 def main() -> None:
@@ -351,6 +444,12 @@ def main() -> None:
         type=int,
         default=1000,
         help="random held-out-store cases for the hpo3 baseline",
+    )
+    parser.add_argument(
+        "--question-cases",
+        type=int,
+        default=2000,
+        help="held-out-store cases for the features-to-look-for-next simulation",
     )
     parser.add_argument("--git-dir", help="phenopacket-store git dir (default: shipped sample)")
     parser.add_argument("--seed", type=int, default=20251)
@@ -476,7 +575,13 @@ def main() -> None:
         )
     summarise("hpo3 resnik funSimAvg", base_ranks, base_times, n_base_in)
     if not args.git_dir:
-        held_out_store(index, knowledge, plain_similarity, args.heldout_baseline_cases)
+        held_out_store(
+            index,
+            knowledge,
+            plain_similarity,
+            args.heldout_baseline_cases,
+            args.question_cases,
+        )
     print("load average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

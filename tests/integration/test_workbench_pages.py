@@ -4,6 +4,7 @@ role gets 403, invalid input shows the engine's message inline."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -356,6 +357,33 @@ def test_rare_ranking_from_hpo_ids(app: FastAPI) -> None:
     assert 'data-disease-id="OMIM:301500"' in page.text  # Fabry disease
     assert 'data-disease-id="ORPHA:324"' not in page.text
     assert 'class="muted small equivalent-ids"' in page.text and "ORPHA:324" in page.text
+
+
+def test_rare_suggests_features_to_look_for_and_each_answer_reranks(app: FastAPI) -> None:
+    client, _ = login(app, "doctor")
+    page = client.get("/rare", params={"hpo": "HP:0000957 HP:0000997", "lang": "en"})
+    assert page.status_code == 200 and 'id="rare-suggested"' in page.text
+    first = re.search(r'class="candidate" data-disease-id="([^"]+)"', page.text)
+    assert first and first.group(1) == "OMIM:611431"  # Legius syndrome
+    suggestion = re.search(
+        r'class="suggestion" data-hpo="(HP:\d{7})".*?href="([^"]+)".*?href="([^"]+)"',
+        page.text,
+        re.S,
+    )
+    assert suggestion
+    hpo, present_url, absent_url = (html.unescape(g) for g in suggestion.groups())
+    present = client.get(present_url)
+    assert present.status_code == 200
+    assert f'value="HP:0000957 HP:0000997 {hpo}"' in present.text
+    leader = re.search(r'class="candidate" data-disease-id="([^"]+)"', present.text)
+    assert leader and leader.group(1) != "OMIM:611431"  # a feature Legius syndrome lacks
+    absent = client.get(absent_url)
+    assert (
+        absent.status_code == 200
+        and f'name="excluded" maxlength="2000" value="{hpo}"' in absent.text
+    )
+    again = re.search(r'class="candidate" data-disease-id="([^"]+)"', absent.text)
+    assert again and again.group(1) == "OMIM:611431"
 
 
 def test_rare_bad_hpo_id_is_shown_inline(app: FastAPI) -> None:

@@ -76,6 +76,16 @@ class RareKnowledge:
     generic_workup: tuple[WorkupItem, ...]
     lexicon: tuple[LexiconEntry, ...]
 
+    def label(self, hpo: str, lang: str) -> str:
+        """The term's Chinese label (HPO's translation, else the first curated synonym) for
+        ``lang="zh"``, its English label otherwise; empty when the lexicon lacks the term."""
+        entry = _lexicon_by_id(self).get(hpo)
+        if entry is None:
+            return ""
+        if lang == "en":
+            return entry.label_en
+        return entry.label_zh or next(iter(entry.synonyms_zh), "") or entry.label_en
+
     def packs_for(self, *disease_ids: str) -> list[RulePack]:
         """Packs naming any of ``disease_ids`` (a disease and its OMIM/Orphanet equivalent)."""
         wanted = set(disease_ids)
@@ -175,3 +185,8 @@ def load_rare_knowledge(
 def default_rare_knowledge() -> RareKnowledge:
     """The shipped knowledge, loaded once per process."""
     return load_rare_knowledge()
+
+
+@lru_cache(maxsize=4)
+def _lexicon_by_id(knowledge: RareKnowledge) -> dict[str, LexiconEntry]:
+    return {entry.hpo: entry for entry in knowledge.lexicon}

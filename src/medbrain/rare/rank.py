@@ -24,6 +24,7 @@ from medbrain.core.i18n import t
 from medbrain.rare.knowledge import RareKnowledge, RulePack, WorkupItem
 from medbrain.rare.model import RareCase, parse_case
 from medbrain.rare.ontology import PhenotypeIndex, hpo_id
+from medbrain.rare.recommend import Suggestion, suggest_phenotypes
 from medbrain.rare.score import (
     REPRESENT_OMIM,
     ScoringParams,
@@ -112,10 +113,12 @@ class RankResult:
     ontology_version: str
     seconds: float
     annotations_version: str = ""
+    suggested: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "candidates": [c.to_dict() for c in self.candidates],
+            "suggested_hpo": list(self.suggested),
             "hpo_used": [hpo_id(n) for n in self.case.observed],
             "excluded_hpo_used": [hpo_id(n) for n in self.case.excluded],
             "hpo_replaced": [
@@ -225,6 +228,7 @@ def rank_case(
                 scored_id=index.disease_ids[c],
             )
         )
+    suggestions = suggest_phenotypes(index, matrix.total, observed, excluded, params=params)
     return RankResult(
         candidates=tuple(candidates),
         case=case,
@@ -232,7 +236,42 @@ def rank_case(
         ontology_version=index.version,
         seconds=time.perf_counter() - started,
         annotations_version=index.annotations_version,
+        suggested=tuple(_suggestion(s, index, knowledge, lang) for s in suggestions),
     )
+
+
+def _suggestion(
+    suggestion: Suggestion, index: PhenotypeIndex, knowledge: RareKnowledge, lang: str
+) -> dict[str, Any]:
+    number = int(index.term_numbers[suggestion.row])
+    name = knowledge.label(hpo_id(number), lang) or index.names.get(number, hpo_id(number))
+    shown = [
+        {
+            "disease_id": index.disease_ids[s.column],
+            "scored_id": index.disease_ids[s.scored_column],
+            "frequency": s.frequency,
+            "basis": s.basis,
+        }
+        for s in suggestion.shown
+    ]
+    parts = [
+        t(
+            f"rare.suggest.{s.basis}",
+            lang,
+            disease=index.disease_names[s.column],
+            percent=round(100 * s.frequency),
+        )
+        for s in suggestion.shown
+    ]
+    return {
+        "hpo": hpo_id(number),
+        "name": name,
+        "gain_bits": suggestion.gain_bits,
+        "frequencies": shown,
+        "message": t(
+            "rare.suggest.item", lang, name=name, hpo=hpo_id(number), frequencies="; ".join(parts)
+        ),
+    }
 
 
 def _pack_hits(

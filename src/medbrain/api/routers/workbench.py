@@ -31,6 +31,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Form, Query, Request
@@ -668,6 +669,13 @@ def _split_ids(raw: str) -> list[str]:
     return [p for p in raw.replace(",", " ").replace(",", " ").replace(";", " ").split() if p]
 
 
+def _rare_url(form: dict[str, Any], field: str, hpo: str) -> str:
+    """The rare page's address for the same case with ``hpo`` added to ``field``."""
+    query = {k: v for k, v in form.items() if v}
+    query[field] = f"{query.get(field, '')} {hpo}".strip()
+    return "/rare?" + urlencode(query)
+
+
 @router.get("/rare")
 def rare_page(
     request: Request,
@@ -675,13 +683,17 @@ def rare_page(
     lang: LangDep,
     session: ReadSessionDep,
     hpo: Annotated[str, Query(max_length=2000)] = "",
+    excluded: Annotated[str, Query(max_length=2000)] = "",
     text: Annotated[str, Query(max_length=4000)] = "",
     example: Annotated[str, Query(max_length=8)] = "",
     patient_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    """Rank rare diseases for HPO ids and/or free text; the ontology loads once per process.
+    """Rank rare diseases for HPO ids (observed and excluded) and/or free text; the ontology
+    loads once per process.
 
     With ``patient_id`` the patient's own lab results join the case (issue 10, labs → HPO).
+    Each feature suggested to look for next links to the same ranking with the feature
+    added as present or as absent.
     """
     if example:
         text = RARE_EXAMPLE_TEXT
@@ -693,6 +705,8 @@ def rare_page(
         case: dict[str, Any] = {}
         if hpo.strip():
             case["hpo"] = _split_ids(hpo)
+        if excluded.strip():
+            case["excluded_hpo"] = _split_ids(excluded)
         if text.strip():
             case["text"] = text
         if patient_id:
@@ -710,7 +724,12 @@ def rare_page(
             if result is not None:
                 used = {h for c in result["candidates"] for h in c["matched_hpo"]}
                 used |= set(result["hpo_used"])
+                used |= set(result["excluded_hpo_used"])
                 names = {h: index.names.get(int(h[3:]), h) for h in used if h[3:].isdigit()}
+                form = {"hpo": hpo, "excluded": excluded, "text": text, "patient_id": patient_id}
+                for suggestion in result["suggested_hpo"]:
+                    suggestion["present_url"] = _rare_url(form, "hpo", suggestion["hpo"])
+                    suggestion["absent_url"] = _rare_url(form, "excluded", suggestion["hpo"])
         except InputError as exc:
             error = _input_error(exc)
         except BackendUnavailable as exc:
@@ -720,6 +739,7 @@ def rare_page(
         "workbench/rare.html",
         {
             "hpo": hpo,
+            "excluded": excluded,
             "text": text,
             "patient_id": patient_id,
             "result": result,
