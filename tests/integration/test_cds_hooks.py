@@ -357,6 +357,69 @@ def test_patient_view_normal_potassium_gives_no_cards(api: Cds) -> None:
     assert response.json()["cards"] == []
 
 
+def amyloid_prefetch(unit: str | None = "g/24h") -> dict[str, Any]:
+    """HFpEF with LV hypertrophy, bilateral carpal tunnel syndrome and proteinuria."""
+    conditions = [
+        {
+            "resourceType": "Condition",
+            "id": f"c-{n}",
+            "code": {"text": text},
+            "subject": {"reference": "Patient/p-cds"},
+        }
+        for n, text in enumerate(("射血分数保留的心力衰竭", "左心室肥厚", "双侧腕管综合征"))
+    ]
+    quantity: dict[str, Any] = {"value": 1.8}
+    if unit is not None:
+        quantity["unit"] = unit
+    protein = {
+        "resourceType": "Observation",
+        "id": "up-1",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2889-4"}]},
+        "subject": {"reference": "Patient/p-cds"},
+        "effectiveDateTime": (datetime.now(UTC) - timedelta(hours=3)).isoformat(),
+        "valueQuantity": quantity,
+    }
+    return {
+        "patient": PATIENT,
+        "conditions": bundle(*conditions),
+        "observations": bundle(protein),
+    }
+
+
+def test_patient_view_suggests_a_rare_disease_the_record_points_to(api: Cds) -> None:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": "p-cds"},
+        "prefetch": amyloid_prefetch(),
+    }
+    response = api.post("/cds-services/medbrain-patient-view", body, lang="en")
+    assert response.status_code == 200, response.text
+    cards = {c["source"]["topic"]["code"]: c for c in response.json()["cards"]}
+    amyloid = cards["rare.cardiac-amyloidosis"]
+    assert amyloid["indicator"] == "warning"
+    assert amyloid["summary"].startswith("Consider Cardiac amyloidosis (not a diagnosis")
+    assert amyloid["source"]["topic"]["display"] == "rare_disease"
+    assert "immunofixation" in amyloid["detail"]  # the work-up: rule out AL first
+    extension = amyloid["extension"][cds.EXTENSION_KEY]
+    assert 0 < extension["confidence"] <= 1
+    [entry] = api.audit("cds.patient-view")
+    assert "rare.cardiac-amyloidosis" in str(entry.detail)
+
+
+def test_patient_view_names_the_observation_the_rare_screen_cannot_read(api: Cds) -> None:
+    body = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/1", "patientId": "p-cds"},
+        "prefetch": amyloid_prefetch(unit=None),
+    }
+    response = api.post("/cds-services/medbrain-patient-view", body)
+    assert response.status_code == 422
+    assert response.json()["field"] == "Observation/up-1"
+
+
 # --------------------------------------------------------------------------- feedback
 
 

@@ -187,6 +187,10 @@ def seed_demo(
         created.append(account.username)
     session.flush()
     by_engine = _seed_findings(session, bundles, anchor, review_threshold)
+    from medbrain.demo.rare_seed import seed_rare_demo  # loads the HPO index: only here
+
+    # a record the rare-disease screen flags, for the doctor's inbox (issue 10)
+    by_engine["rare/doctor"] = seed_rare_demo(session, anchor)
     _seed_workflows(session, anchor)
     stored = {k: v for k, v in sorted(by_engine.items()) if not k.endswith("/skipped")}
     findings = sum(stored.values())

@@ -48,6 +48,7 @@ from typing import Any
 from medbrain.core.errors import InputError
 from medbrain.core.findings import Finding
 from medbrain.core.i18n import t
+from medbrain.rare.labs import default_lab_hpo
 
 SOURCE = "cds-hooks"
 """``InputError.source`` of every refusal in this module."""
@@ -375,6 +376,63 @@ def patient_view_bundle(
         for n, resource in enumerate(context_resources.get(key, ())):
             pairs.append((f"prefetch.{key}[{n}]", resource))
     return engine_bundle(pairs)
+
+
+LOINC = "http://loinc.org"
+
+
+def rare_case_fields(
+    context_resources: Mapping[str, Sequence[Mapping[str, Any]]], today: date
+) -> dict[str, Any]:
+    """A ``medbrain rare rank`` case document from the prefetch: the numeric results whose
+    LOINC code the lab → HPO table knows (``labs``, each naming its resource), the
+    conditions' text (``text``), sex and age."""
+    known = default_lab_hpo().by_loinc
+    labs: list[dict[str, Any]] = []
+    for n, obs in enumerate(context_resources.get("observations", ())):
+        quantity = obs.get("valueQuantity")
+        codings = (obs.get("code") or {}).get("coding") or []
+        loinc = next(
+            (c.get("code") for c in codings if isinstance(c, Mapping) and c.get("system") == LOINC),
+            None,
+        )
+        if not isinstance(quantity, Mapping) or loinc not in known:
+            continue
+        value = quantity.get("value")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            continue
+        reference = f"Observation/{obs['id']}" if obs.get("id") else f"prefetch.observations[{n}]"
+        labs.append(
+            {
+                "loinc": loinc,
+                "value": float(value),
+                "unit": quantity.get("code") or quantity.get("unit"),
+                "resource": reference,
+            }
+        )
+    texts = []
+    for condition in context_resources.get("conditions", ()):
+        code = condition.get("code") or {}
+        text = code.get("text") or next(
+            (c.get("display") for c in code.get("coding") or [] if c.get("display")), None
+        )
+        if isinstance(text, str) and text.strip():
+            texts.append(text.strip())
+    fields: dict[str, Any] = {"labs": labs}
+    if texts:
+        fields["text"] = "。".join(dict.fromkeys(texts))
+    patient = next(iter(context_resources.get("patient", ())), None) or {}
+    if patient.get("gender") in ("male", "female"):
+        fields["sex"] = patient["gender"]
+    born = patient.get("birthDate")
+    if isinstance(born, str) and len(born) >= 4 and born[:4].isdigit():
+        try:
+            birth = date.fromisoformat(born) if len(born) == 10 else date(int(born[:4]), 7, 1)
+        except ValueError:
+            birth = None
+        if birth is not None and birth <= today:
+            fields["age_years"] = min(130.0, (today - birth).days / 365.25)
+    return fields
 
 
 # --------------------------------------------------------------------------- cards

@@ -75,6 +75,7 @@ class RareKnowledge:
     packs: tuple[RulePack, ...]
     generic_workup: tuple[WorkupItem, ...]
     lexicon: tuple[LexiconEntry, ...]
+    screen_top_rank: int = 5
 
     def label(self, hpo: str, lang: str) -> str:
         """The term's Chinese label (HPO's translation, else the first curated synonym) for
@@ -178,7 +179,18 @@ def load_rare_knowledge(
     data = yamlio.parse(_text(RULE_PACKS, rule_packs))
     version, packs, generic = parse_rule_packs(data, str(rule_packs or RULE_PACKS))
     entries = parse_lexicon(_text(ZH_LEXICON, lexicon), str(lexicon or ZH_LEXICON))
-    return RareKnowledge(version, packs, generic, entries)
+    top_rank = screen_top_rank(data, str(rule_packs or RULE_PACKS))
+    return RareKnowledge(version, packs, generic, entries, top_rank)
+
+
+def screen_top_rank(data: Any, name: str = RULE_PACKS) -> int:
+    """``screen.top_rank``: how high a pack's disease must rank for the record screen to
+    raise the pack (:mod:`medbrain.rare.screen`); 5 when the file has no ``screen``."""
+    screen = data.get("screen", {"top_rank": 5}) if isinstance(data, dict) else None
+    value = screen.get("top_rank") if isinstance(screen, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise KnowledgeError(f"{name}: screen.top_rank must be a whole number from 1 to 100")
+    return value
 
 
 @lru_cache(maxsize=1)

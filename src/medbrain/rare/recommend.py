@@ -35,6 +35,8 @@ from medbrain.rare.score import ScoringParams, pair_scores, ranked_columns
 
 #: Candidates whose distinction the suggestions aim at.
 POOL = 30
+#: Leading candidates whose unrecorded annotations are the questions considered.
+SOURCES = 10
 #: Suggestions returned.
 LIMIT = 5
 #: Floor (and ceiling ``1 - MIN_FREQUENCY``) on a feature's frequency in a candidate.
@@ -82,7 +84,7 @@ def suggest_phenotypes(
 ) -> list[Suggestion]:
     """The ``limit`` features with the largest expected information gain about which of the
     ``pool`` leading candidates (OMIM/Orphanet twins listed once) is right, chosen from
-    ``questions`` (default: :func:`unrecorded_features` of those candidates)."""
+    ``questions`` (default: :func:`unrecorded_features` of the first ``SOURCES``)."""
     listed = ranked_columns(index, total)[:pool]
     if len(listed) < 2:
         return []
@@ -91,7 +93,9 @@ def suggest_phenotypes(
     weights = np.exp((best[listed] - best[listed].max()) / params.temperature)
     prior = weights / weights.sum()
     if questions is None:
-        questions = unrecorded_features(index, scored.tolist(), observed_rows, excluded_rows)
+        questions = unrecorded_features(
+            index, scored[:SOURCES].tolist(), observed_rows, excluded_rows
+        )
     if not questions:
         return []
     looked_up = [_frequencies(index, q, scored, params) for q in questions]
@@ -159,7 +163,7 @@ def _frequencies(
     else:
         out[hit] = params.unknown_freq
         basis[hit] = ANNOTATED
-    if index.term_absent:
+    if index.term_absent and len(index.term_absent[row]):
         absent = np.isin(columns, index.term_absent[row])
         out[absent] = MIN_FREQUENCY
         basis[absent] = RECORDED_ABSENT

@@ -122,6 +122,10 @@ class ScoringParams:
       shrinking with the number of observed terms or a cap on their summed penalties
       (0 to -0.4), information content from frequency-weighted disease counts (-0.4 to
       -0.6), an IC-weighted (not frequency-weighted) side (-0.2 / +0.2 at best).
+      Session 6 (half A, vs 50.6 / 66.7): a disease side counting only the organ systems
+      the record mentions (-1.8 to -2.6 top-1), a bonus for larger annotation sets
+      (``size_weight`` -0.1 to -0.7: +1.0 top-1 at best, noise), LIRICAL's excluded
+      term at weight 0.1 / 0.25 (-1.0 / -3.2 top-1).
       Redundant patient terms (a term with its ancestor) and excluded ancestors of
       observed terms do not occur in the sample (phenopacket-store lists the most
       specific terms); a redundant ancestor is now left out of the total (see above).

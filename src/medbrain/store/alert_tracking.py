@@ -275,7 +275,7 @@ def track_patient(
     return created
 
 
-def _affected_patients(session: Session, patient_ids: Iterable[int], bundle: Any) -> list[int]:
+def affected_patients(session: Session, patient_ids: Iterable[int], bundle: Any) -> list[int]:
     """The bundle's own patients plus the patients of the Observations it carried."""
     ids = set(patient_ids)
     fhir_ids: set[str] = set()
@@ -323,7 +323,7 @@ def track_import_alerts(
     ``alerts.track`` (counts and alert ids only).
     """
     summary = TrackSummary()
-    for patient_id in _affected_patients(session, patient_ids, bundle):
+    for patient_id in affected_patients(session, patient_ids, bundle):
         summary.patients += 1
         try:
             with session.begin_nested():

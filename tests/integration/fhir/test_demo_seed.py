@@ -52,7 +52,7 @@ def test_seed_runs_once_with_accounts_and_engine_findings(
             model.__tablename__: _count(session, model)
             for model in (m.Patient, m.Observation, m.Document, m.FindingRecord, m.User)
         }
-        assert counts["patient"] == PATIENTS
+        assert counts["patient"] == PATIENTS + 1  # and the rare-disease screen's record
         rows = list(session.scalars(select(m.FindingRecord)))
         assert len(rows) == first.findings == counts["finding"]
         stored = Counter(f"{r.engine}/{r.target_role}" for r in rows)
@@ -62,7 +62,7 @@ def test_seed_runs_once_with_accounts_and_engine_findings(
         # Every clinical role's inbox holds genuine engine output, nothing hand-made.
         open_roles = {r.target_role for r in rows if r.status == "open"}
         assert open_roles >= CLINICAL_ROLES
-        assert {r.engine for r in rows} == {"alerts", "rx", "qc"}
+        assert {r.engine for r in rows} == {"alerts", "rx", "qc", "rare"}
         assert not any(r.rule_id.startswith("demo.") for r in rows)
         assert all(r.extra.get("demo") is True and r.patient_id is not None for r in rows)
         assert {r.engine for r in rows if r.target_role == "pharmacist"} == {"rx"}
@@ -92,6 +92,14 @@ def test_seed_runs_once_with_accounts_and_engine_findings(
                 o.code == "2823-3" and o.patient_id == row.patient_id and o.value_num >= 5.0
                 for o in potassium
             )
+        # The rare-disease screen flags its demo record, and only it: none of the generated
+        # ward patients (common diseases) raises a rule pack.
+        rare = [r for r in rows if r.engine == "rare"]
+        assert {r.rule_id for r in rare} >= {"rare.cardiac-amyloidosis"}
+        flagged = {session.get(m.Patient, r.patient_id).mrn for r in rare}  # type: ignore[union-attr]
+        assert flagged == {"DMR00001"}
+        assert all(r.target_role == "doctor" and r.category == "rare_disease" for r in rare)
+
         # Bedside-relevant alerts also reach the nurse.
         nurse = [r for r in rows if r.target_role == "nurse"]
         assert nurse and all(r.engine == "alerts" for r in nurse)
@@ -104,7 +112,7 @@ def test_seed_runs_once_with_accounts_and_engine_findings(
             assert row.subject is not None
             subject = _resolve(session, row.subject)
             assert subject is not None
-            if row.engine == "alerts":
+            if row.engine in ("alerts", "rare"):
                 assert row.subject.startswith("Patient/") and subject.id == row.patient_id
                 for evidence in row.evidence:
                     if evidence.get("resource"):

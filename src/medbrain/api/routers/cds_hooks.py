@@ -25,6 +25,7 @@ with ``CDSCard/<uuid>``). Invalid requests answer problem+json 422 naming the fi
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,6 +41,8 @@ from medbrain.core.errors import InputError, NotFoundError
 from medbrain.core.findings import Finding
 from medbrain.interop import cds_hooks as cds
 from medbrain.interop.fhir.exporter import find_patient, patient_everything
+from medbrain.rare import default_rare_knowledge, load_index, parse_case
+from medbrain.rare.screen import screen_case
 from medbrain.rx import review
 
 router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
@@ -227,7 +230,8 @@ def patient_view(
         str | None, Query(description="Evaluation time, ISO 8601; default the current time")
     ] = None,
 ) -> dict[str, Any]:
-    """Cards for the alerts engine's findings on the patient's data."""
+    """Cards for the alerts engine's findings on the patient's data, then for the rare
+    diseases its lab results and diagnoses point to (:mod:`medbrain.rare.screen`)."""
     service = cds.SERVICES_BY_ID["medbrain-patient-view"]
     hook = cds.parse_request(body, service)
     when = parse_time("query", "now", now) if now is not None else datetime.now(UTC)
@@ -244,9 +248,31 @@ def patient_view(
     )
     link_url, link_key = _link(request, store_id)
     options = cds.CardOptions(lang=lang, link_url=link_url, link_label_key=link_key)
-    cards = [cds.finding_to_card(f, options) for f in report.alerts]
+    findings = list(report.alerts) + _rare_findings(resources, when, lang)
+    cards = [cds.finding_to_card(f, options) for f in findings]
     _audit_cards(auditor, service, hook, cards, store_filled=filled)
     return {"cards": cards}
+
+
+def _rare_findings(
+    resources: dict[str, list[dict[str, Any]]], when: datetime, lang: str
+) -> list[Finding]:
+    """The rare-disease screen of the same record; nothing when it shows no abnormality."""
+    index = load_index()
+    knowledge = default_rare_knowledge()
+    fields = cds.rare_case_fields(resources, when.date())
+    try:
+        case = parse_case(fields, index, knowledge, source=cds.SOURCE, lang=lang)
+    except InputError as exc:
+        if exc.field == "hpo":  # no abnormal finding to screen
+            return []
+        lab = re.match(r"labs\[(\d+)\]", exc.field)
+        if lab:  # name the Observation, not the internal case document
+            raise InputError(
+                cds.SOURCE, fields["labs"][int(lab.group(1))]["resource"], exc.problem
+            ) from None
+        raise
+    return screen_case(case, index, knowledge, lang=lang)
 
 
 @router.post(

@@ -34,6 +34,7 @@ from medbrain.api.deps import (
 )
 from medbrain.api.routers.alert_tracking import track_after_import
 from medbrain.api.routers.qc import recheck_imported
+from medbrain.api.routers.workbench import screen_after_import
 from medbrain.core.i18n import t
 from medbrain.interop.fhir import (
     capability_statement,
@@ -103,9 +104,11 @@ def post_bundle(
         result.bundle,
         {k: counts[k] for k in ("imported", "updated", "unchanged", "skipped")},
     )
-    # New lab results raise tracked alerts (critical values) for their patients; changed
-    # documents are re-checked by QC and their defects become notices to their authors.
+    # New lab results raise tracked alerts (critical values) for their patients and are
+    # screened for rare diseases (doctor's inbox); changed documents are re-checked by QC
+    # and their defects become notices to their authors.
     track_after_import(request, session, _user, result, bundle)
+    screen_after_import(request, session, _user, result, bundle)
     recheck_imported(request, session, _user, result.document_encounter_ids)
     return counts
 

@@ -669,6 +669,30 @@ def _split_ids(raw: str) -> list[str]:
     return [p for p in raw.replace(",", " ").replace(",", " ").replace(";", " ").split() if p]
 
 
+def screen_after_import(
+    request: Request, session: Session, user: Principal, result: Any, bundle: Any
+) -> dict[str, object]:
+    """The FHIR import hook: screen the patients with new lab results for rare diseases; what
+    the screen raises goes to the doctor's inbox (:mod:`medbrain.rare.screen`)."""
+    from medbrain.store.alert_tracking import affected_patients
+    from medbrain.store.rare_labs import screen_import
+
+    patients = affected_patients(session, result.patient_ids, bundle)
+    if not patients:
+        return {"patients": 0, "raised": [], "skipped": {}}
+    return screen_import(
+        session,
+        patients,
+        load_index(),
+        default_rare_knowledge(),
+        now=datetime.now(UTC),
+        origin=f"fhir.import {result.bundle}",
+        who=user.username,
+        role=user.role,
+        lang=request.app.state.settings.default_lang,
+    )
+
+
 def _rare_url(form: dict[str, Any], field: str, hpo: str) -> str:
     """The rare page's address for the same case with ``hpo`` added to ``field``."""
     query = {k: v for k, v in form.items() if v}
