@@ -103,14 +103,13 @@ def screen_patient(
         if exc.field == "hpo":  # no abnormal finding: nothing to screen
             return []
         raise
-    raised = {
-        rule
-        for rule in session.scalars(
+    raised = set(
+        session.scalars(
             select(m.FindingRecord.rule_id).where(
                 m.FindingRecord.patient_id == patient_id, m.FindingRecord.engine == "rare"
             )
         )
-    }
+    )
     findings = [
         f for f in screen_case(case, index, knowledge, lang=lang) if f.rule_id not in raised
     ]
