@@ -386,6 +386,21 @@ def test_rare_suggests_features_to_look_for_and_each_answer_reranks(app: FastAPI
     assert again and again.group(1) == "OMIM:611431"
 
 
+def test_the_doctors_inbox_shows_the_rare_disease_screen_of_the_demo_record(app: FastAPI) -> None:
+    client, _ = login(app, "doctor")
+    inbox = client.get("/inbox")
+    assert inbox.status_code == 200
+    card = re.search(
+        r'<article class="card finding[^"]*"[^>]*>(?:(?!</article>).)*rare\.cardiac-amyloidosis'
+        r"(?:(?!</article>).)*</article>",
+        inbox.text,
+        re.S,
+    )
+    assert card, "no cardiac amyloidosis card in the doctor's inbox"
+    assert "考虑心脏淀粉样变" in card.group(0) and "DMR00001" in card.group(0)
+    assert 'value="dismissed"' in card.group(0)  # decided like any finding
+
+
 def test_rare_bad_hpo_id_is_shown_inline(app: FastAPI) -> None:
     client, _ = login(app, "doctor")
     page = client.get("/rare", params={"hpo": "HP:12"})
