@@ -183,3 +183,22 @@ def test_a_result_the_screen_cannot_read_is_reported_and_the_import_stands(
     [screen] = _audit(client, "rare.screen")
     [(patient, problem)] = screen.detail["skipped"].items()
     assert patient.startswith("Patient/") and "labs[0].unit" in problem
+
+
+def test_the_rare_page_for_the_patient_reads_the_same_record(
+    app_client: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, tokens = app_client
+    _import(client, tokens, record_bundle(1.8))
+    [row] = [r for r in _rare_rows(client) if r.rule_id == "rare.cardiac-amyloidosis"]
+    page = client.get(
+        "/rare",
+        params={"patient_id": row.patient_id, "text": "腰椎管狭窄", "lang": "en"},
+        headers=_auth(tokens, "doctor"),
+    )
+    assert page.status_code == 200, page.text
+    used = page.text.split('id="rare-result"')[1].split("</p>")[0]
+    # the diagnoses (carpal tunnel), the lab (proteinuria) and the typed text (lumbar stenosis)
+    for hpo in ("HP:0012185", "HP:0000093", "HP:0004610"):
+        assert hpo in used
+    assert "Cardiac amyloidosis" in page.text  # the rule pack, as in the inbox

@@ -715,7 +715,8 @@ def rare_page(
     """Rank rare diseases for HPO ids (observed and excluded) and/or free text; the ontology
     loads once per process.
 
-    With ``patient_id`` the patient's own lab results join the case (issue 10, labs → HPO).
+    With ``patient_id`` the patient's own lab results and diagnoses join the case, as in the
+    record screen (issue 10).
     Each feature suggested to look for next links to the same ranking with the feature
     added as present or as absent.
     """
@@ -734,10 +735,13 @@ def rare_page(
         if text.strip():
             case["text"] = text
         if patient_id:
-            from medbrain.store.rare_labs import patient_case_fields
+            from medbrain.store.rare_labs import screen_fields
 
             ensure_patient_visible(user, patient_id, lang)
-            case.update(patient_case_fields(session, patient_id))
+            record = screen_fields(session, patient_id, datetime.now(UTC))
+            if "text" in record and "text" in case:  # typed findings, then the diagnoses
+                record["text"] = f"{case['text']}。{record['text']}"
+            case.update(record)
             audit_read(request, user, "rare.patient_labs", f"Patient/{patient_id}", {"via": "ui"})
         try:
             index = load_index()
