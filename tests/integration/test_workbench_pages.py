@@ -401,6 +401,17 @@ def test_the_doctors_inbox_shows_the_rare_disease_screen_of_the_demo_record(app:
     assert 'value="dismissed"' in card.group(0)  # decided like any finding
 
 
+def test_rare_excluding_an_observed_feature_is_refused_inline(app: FastAPI) -> None:
+    client, _ = login(app, "doctor")
+    page = client.get(
+        "/rare", params={"hpo": "HP:0000957 HP:0000997", "excluded": "HP:0000957", "lang": "en"}
+    )
+    assert page.status_code == 422 and 'role="alert"' in page.text
+    assert "contradict" in page.text and "HP:0000957" in page.text
+    unknown = client.get("/rare", params={"hpo": "HP:0000957", "excluded": "HP:9999999"})
+    assert unknown.status_code == 422 and "HP:9999999" in unknown.text
+
+
 def test_rare_bad_hpo_id_is_shown_inline(app: FastAPI) -> None:
     client, _ = login(app, "doctor")
     page = client.get("/rare", params={"hpo": "HP:12"})
