@@ -412,9 +412,14 @@ def rare_case_fields(
         )
     texts = []
     for condition in context_resources.get("conditions", ()):
-        code = condition.get("code") or {}
+        code = condition.get("code")
+        if not isinstance(code, Mapping):
+            continue
+        codings = code.get("coding")
+        if not isinstance(codings, list):
+            codings = []
         text = code.get("text") or next(
-            (c.get("display") for c in code.get("coding") or [] if c.get("display")), None
+            (c["display"] for c in codings if isinstance(c, Mapping) and c.get("display")), None
         )
         if isinstance(text, str) and text.strip():
             texts.append(text.strip())
