@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from medbrain.api.app import create_app
-from medbrain.api.security import ROLES, hash_password, issue_token
+from medbrain.api.security import ROLES
 from medbrain.core.config import Settings
 from medbrain.store import migrate
 from medbrain.store.db import make_engine, make_session_factory
-from medbrain.store.models import User
+from tests.support.accounts import make_tokens
 from tests.support.postgres import PostgresServer, start_postgres
 
 # CI must not fail on an example no one has seen before: property tests run the same examples
@@ -77,19 +76,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def client_and_tokens(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str], Any]]:
     """A real app on a fresh SQLite instance, a bearer token per role, and its session factory."""
     app = create_app(Settings(home=tmp_path, database_url=f"sqlite:///{tmp_path / 'm.db'}"))
-    tokens: dict[str, str] = {}
     factory = app.state.session_factory
-    with factory() as session, session.begin():
-        for role in ROLES:
-            user = User(
-                username=f"u_{role}",
-                display_name=role,
-                role=role,
-                password_hash=hash_password("pw-for-tests"),
-            )
-            session.add(user)
-            session.flush()
-            issued = issue_token(session, user, "api", timedelta(hours=1), datetime.now(UTC))
-            tokens[role] = issued.token
+    tokens = make_tokens(factory, ROLES)
     with TestClient(app) as client:
         yield client, tokens, factory

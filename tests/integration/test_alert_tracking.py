@@ -17,13 +17,14 @@ from typer.testing import CliRunner
 
 from medbrain.alerts import load_alert_knowledge
 from medbrain.api.app import create_app
-from medbrain.api.security import hash_password, issue_token
+from medbrain.api.security import issue_token
 from medbrain.audit.verify import verify
 from medbrain.cli import app as cli_app
 from medbrain.core.config import Settings
 from medbrain.store import alert_tracking as store
 from medbrain.store.alerts_models import TrackedAlert, TrackedAlertEvent
 from medbrain.store.models import AuditEntry, User
+from tests.support.accounts import make_tokens
 
 ROLES = ("nurse", "doctor", "admin", "pharmacist")
 
@@ -81,20 +82,7 @@ def lab_bundle(
 def app_client(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = Settings(home=tmp_path, database_url=database_url, alert_escalation_seconds=0)
     app = create_app(settings)
-    tokens: dict[str, str] = {}
-    with app.state.session_factory() as session, session.begin():
-        for role in ROLES:
-            user = User(
-                username=f"u_{role}",
-                display_name=role,
-                role=role,
-                password_hash=hash_password("pw-for-tests"),
-            )
-            session.add(user)
-            session.flush()
-            tokens[role] = issue_token(
-                session, user, "api", timedelta(hours=1), datetime.now(UTC)
-            ).token
+    tokens = make_tokens(app.state.session_factory, ROLES)
     with TestClient(app) as client:
         client.app_state = app.state  # type: ignore[attr-defined]
         yield client, tokens

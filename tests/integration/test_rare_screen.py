@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from medbrain.api.app import create_app
-from medbrain.api.security import hash_password, issue_token
 from medbrain.core.config import Settings
-from medbrain.store.models import AuditEntry, FindingRecord, User
+from medbrain.store.models import AuditEntry, FindingRecord
+from tests.support.accounts import make_tokens
 
 ROLES = ("doctor", "nurse")
 
@@ -79,20 +78,7 @@ def record_bundle(
 @pytest.fixture
 def app_client(tmp_path: Path, database_url: str) -> Iterator[tuple[TestClient, dict[str, str]]]:
     app = create_app(Settings(home=tmp_path, database_url=database_url))
-    tokens: dict[str, str] = {}
-    with app.state.session_factory() as session, session.begin():
-        for role in ROLES:
-            user = User(
-                username=f"u_{role}",
-                display_name=role,
-                role=role,
-                password_hash=hash_password("pw-for-tests"),
-            )
-            session.add(user)
-            session.flush()
-            tokens[role] = issue_token(
-                session, user, "api", timedelta(hours=1), datetime.now(UTC)
-            ).token
+    tokens = make_tokens(app.state.session_factory, ROLES)
     with TestClient(app) as client:
         client.app_state = app.state  # type: ignore[attr-defined]
         yield client, tokens

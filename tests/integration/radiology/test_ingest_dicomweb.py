@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from medbrain.api.app import create_app
 from medbrain.core.config import Settings
 from medbrain.store import radiology as store
-from tests.integration.radiology._ingest_support import make_tokens, write_series
+from tests.integration.radiology._ingest_support import write_series
+from tests.support.accounts import make_tokens
 
 ROLES = ("radiologist", "doctor", "admin")
 
